@@ -1,0 +1,69 @@
+# lunagrad: `make` builds in-tree, `make test` runs the busted suite against it.
+# `make test` and `make demo` first run `make deps`, which installs missing Debian
+# packages with apt-get when run as root (and prints the apt-get line otherwise).
+
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Wno-unknown-pragmas
+DEFS    := -D_DEFAULT_SOURCE
+PKGS    := lua5.4 openblas
+INCS    := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/lua5.4)
+LIBS    := -lopenblas -lm
+OMP     := -fopenmp
+
+SRCS    := $(wildcard src/*.c src/ops/*.c)
+HDRS    := $(wildcard src/*.h src/*.def src/ops/*.h)
+BUILD   ?= build
+OUT     := $(BUILD)/lunagrad/core.so
+SPECS   ?= spec
+ASAN_OUT:= $(BUILD)-asan/lunagrad/core.so
+
+DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1g-dev
+
+BUSTED  := busted --lua=lua5.4
+LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/?.so;;'
+
+.PHONY: all deps test sanitize demo clean
+
+all: $(OUT)
+
+$(OUT): $(SRCS) $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(DEFS) $(OMP) -fPIC -shared $(INCS) -o $@ $(SRCS) $(LIBS)
+
+$(ASAN_OUT): $(SRCS) $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  $(WARN) $(DEFS) $(OMP) -fPIC -shared $(INCS) -o $@ $(SRCS) $(LIBS)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "missing Debian packages; run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	$(LUAENV) $(BUSTED) $(SPECS)
+
+# The suite against a core built with AddressSanitizer + UBSan. lua5.4 itself is
+# not instrumented, so the ASan runtime is preloaded; any report fails the run.
+sanitize: deps
+	@$(MAKE) --no-print-directory $(ASAN_OUT)
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	LSAN_OPTIONS=suppressions=spec/lsan.supp \
+	LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)-asan/?.so;;' $(BUSTED) $(SPECS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(LUAENV) lua5.4 examples/two_moons_dann.lua
+
+clean:
+	rm -rf build build-asan

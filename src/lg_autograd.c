@@ -1,0 +1,287 @@
+/* Reverse-mode autograd: recording nodes, the backward walk, grad mode.
+ *
+ * backward(t) in three steps, all iterative so deep graphs never recurse:
+ *   1. depth-first from t->grad_fn, counting for each node how many of the
+ *      reached nodes consume its output (deps);
+ *   2. Kahn's order: a node runs once every consumer has added its gradient
+ *      into node->grad_acc; its rule yields one gradient per input, summed to
+ *      the input's shape, added to the producer's grad_acc or the leaf's .grad;
+ *   3. unless retain_graph, each node frees its saved tensors once run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lg_internal.h"
+
+static bool grad_enabled = true;
+
+bool lg_grad_enabled(void) { return grad_enabled; }
+
+bool lg_set_grad_enabled(bool on) {
+  bool was = grad_enabled;
+  grad_enabled = on;
+  return was;
+}
+
+/* ---- node lifetime: freed through a worklist, never recursively ---------- */
+
+static lg_node **dying;
+static size_t n_dying, cap_dying;
+static bool draining;
+
+static void free_node(lg_node *n) {
+  for (int k = 0; k < LG_MAX_SAVED; k++) lg_release(n->saved[k]);
+  for (int i = 0; i < n->n_inputs; i++) {
+    lg_node_release(n->inputs[i].fn);
+    lg_release(n->inputs[i].leaf);
+  }
+  lg_release(n->grad_acc);
+  free(n->inputs);
+  free(n);
+}
+
+void lg_node_release(lg_node *n) {
+  if (!n || --n->refcount > 0) return;
+  if (n_dying == cap_dying) {
+    size_t cap = cap_dying ? cap_dying * 2 : 64;
+    lg_node **grown = realloc(dying, cap * sizeof *grown);
+    if (!grown) { /* no room to defer: free now (recursion depth = graph depth) */
+      free_node(n);
+      return;
+    }
+    dying = grown;
+    cap_dying = cap;
+  }
+  dying[n_dying++] = n;
+  if (draining) return;
+  draining = true;
+  while (n_dying > 0) free_node(dying[--n_dying]);
+  draining = false;
+}
+
+/* ---- recording ---------------------------------------------------------- */
+
+bool lg_should_record(lg_tensor *const *inputs, int n) {
+  if (!grad_enabled) return false;
+  for (int i = 0; i < n; i++)
+    if (inputs[i] && inputs[i]->requires_grad) return true;
+  return false;
+}
+
+lg_node *lg_record(const lg_op_info *op, lg_tensor *out, lg_tensor *const *inputs, int n) {
+  lg_node *node = calloc(1, sizeof *node);
+  lg_edge *edges = calloc((size_t)(n > 0 ? n : 1), sizeof *edges);
+  if (!node || !edges) {
+    free(node);
+    free(edges);
+    return lg_fail("out of memory recording %s", op->name);
+  }
+  node->refcount = 1;
+  node->op = op;
+  node->n_inputs = n;
+  node->inputs = edges;
+  for (int i = 0; i < n; i++) {
+    lg_tensor *in = inputs[i];
+    if (!in) continue;
+    lg_edge *e = &edges[i];
+    e->ndim = in->ndim;
+    memcpy(e->shape, in->shape, sizeof e->shape);
+    e->dtype = in->dtype;
+    if (!in->requires_grad) continue;
+    e->needs_grad = true;
+    if (in->grad_fn) {
+      e->fn = in->grad_fn;
+      e->fn->refcount++;
+    } else {
+      e->leaf = in;
+      lg_retain(in);
+    }
+  }
+  lg_node_release(out->grad_fn);
+  out->grad_fn = node;
+  out->requires_grad = true;
+  return node;
+}
+
+void lg_save(lg_node *node, int slot, lg_tensor *t) {
+  lg_retain(t);
+  lg_release(node->saved[slot]);
+  node->saved[slot] = t;
+}
+
+int lg_save_output(lg_node *node, int slot, lg_tensor *t) {
+  lg_tensor *alias = lg_detach(t);
+  if (!alias) return -1;
+  lg_release(node->saved[slot]);
+  node->saved[slot] = alias;
+  return 0;
+}
+
+/* ---- leaves ------------------------------------------------------------- */
+
+int lg_set_requires_grad(lg_tensor *t, bool on) {
+  if (t->grad_fn)
+    return lg_failed("requires_grad can only be changed on leaf tensors (use detach())");
+  if (on && !lg_is_float(t->dtype))
+    return lg_failed("only float tensors can require grad, got %s", lg_dtype_name(t->dtype));
+  t->requires_grad = on;
+  return 0;
+}
+
+const char *lg_grad_fn_name(const lg_tensor *t) { return t->grad_fn ? t->grad_fn->op->name : NULL; }
+
+void lg_zero_grad(lg_tensor *t) {
+  lg_release(t->grad);
+  t->grad = NULL;
+}
+
+/* A gradient we may keep as .grad: ours alone, contiguous, of the leaf's dtype. */
+static lg_tensor *owned_grad(lg_tensor *g, lg_dtype dtype) {
+  if (g->dtype != dtype) return lg_to_dtype(g, dtype);
+  if (g->refcount == 1 && g->storage->refcount == 1 && lg_is_contiguous(g) && !g->grad_fn) {
+    lg_retain(g);
+    return g;
+  }
+  return lg_clone(g);
+}
+
+static int accumulate(lg_tensor **slot, lg_tensor *g, lg_dtype dtype) {
+  lg_tensor *next = *slot ? lg_add(*slot, g) : owned_grad(g, dtype);
+  if (!next) return -1;
+  if (*slot && next->dtype != dtype) {
+    lg_tensor *cast = lg_to_dtype(next, dtype);
+    lg_release(next);
+    if (!(next = cast)) return -1;
+  }
+  lg_release(*slot);
+  *slot = next;
+  return 0;
+}
+
+/* Sums a gradient of the broadcast shape back to the input's shape. */
+static lg_tensor *fit_to_edge(lg_tensor *g, const lg_edge *e) {
+  bool same = g->ndim == e->ndim;
+  for (int d = 0; same && d < e->ndim; d++) same = g->shape[d] == e->shape[d];
+  if (same) {
+    lg_retain(g);
+    return g;
+  }
+  return lg_sum_to(g, e->ndim, e->shape);
+}
+
+/* ---- the backward walk ---------------------------------------------------- */
+
+typedef struct {
+  lg_node **items;
+  size_t n, cap;
+} node_list;
+
+static int push(node_list *l, lg_node *n) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    lg_node **grown = realloc(l->items, cap * sizeof *grown);
+    if (!grown) return lg_failed("out of memory walking the graph");
+    l->items = grown;
+    l->cap = cap;
+  }
+  l->items[l->n++] = n;
+  return 0;
+}
+
+static int visit_epoch;
+
+/* Step 1: every node reachable from root, with deps = number of consumers. */
+static int collect(lg_node *root, node_list *all) {
+  node_list stack = {0};
+  int epoch = ++visit_epoch, rc = 0;
+  root->visit = epoch;
+  if (push(&stack, root) || push(all, root)) rc = -1;
+  while (rc == 0 && stack.n > 0) {
+    lg_node *n = stack.items[--stack.n];
+    if (n->released) {
+      rc = lg_failed("trying to backward through the graph a second time (its saved "
+                     "tensors were freed by the first backward); pass {retain_graph=true} to "
+                     "the first backward to keep them");
+      break;
+    }
+    for (int i = 0; i < n->n_inputs; i++) {
+      lg_node *fn = n->inputs[i].fn;
+      if (!fn) continue;
+      fn->deps++;
+      if (fn->visit != epoch) {
+        fn->visit = epoch;
+        if (push(&stack, fn) || push(all, fn)) { rc = -1; break; }
+      }
+    }
+  }
+  free(stack.items);
+  return rc;
+}
+
+static int run_node(lg_node *n, node_list *ready, bool retain) {
+  lg_tensor *g = n->grad_acc;
+  n->grad_acc = NULL;
+  lg_tensor *stack_gin[4] = {0};
+  lg_tensor **gin = n->n_inputs <= 4 ? stack_gin : calloc((size_t)n->n_inputs, sizeof *gin);
+  int rc = gin ? 0 : lg_failed("out of memory in backward");
+  if (rc == 0 && g && n->op->backward(n, g, gin) != 0) rc = -1;
+  for (int i = 0; i < n->n_inputs; i++) {
+    lg_edge *e = &n->inputs[i];
+    if (rc == 0 && gin[i] && e->needs_grad) {
+      lg_tensor *fitted = fit_to_edge(gin[i], e);
+      if (!fitted) rc = -1;
+      else if (e->fn) rc = accumulate(&e->fn->grad_acc, fitted, e->dtype);
+      else rc = accumulate(&e->leaf->grad, fitted, e->leaf->dtype);
+      lg_release(fitted);
+    }
+    if (gin) lg_release(gin[i]);
+    if (e->fn && --e->fn->deps == 0 && rc == 0) rc = push(ready, e->fn);
+  }
+  if (gin != stack_gin) free(gin);
+  lg_release(g);
+  if (!retain) {
+    for (int k = 0; k < LG_MAX_SAVED; k++) {
+      lg_release(n->saved[k]);
+      n->saved[k] = NULL;
+    }
+    n->released = true;
+  }
+  return rc;
+}
+
+int lg_backward(lg_tensor *t, lg_tensor *grad, bool retain_graph) {
+  char b1[96], b2[96];
+  if (!t->requires_grad)
+    return lg_failed("tensor does not require grad and has no grad_fn");
+  if (!grad && lg_numel(t) != 1)
+    return lg_failed("grad can be implicitly created only for one-element outputs, got shape %s "
+                     "(pass a gradient of the same shape)", lg_shape_str(t, b1, sizeof b1));
+  if (grad && !lg_same_shape(grad, t))
+    return lg_failed("gradient of shape %s does not match the tensor's shape %s",
+                     lg_shape_str(grad, b1, sizeof b1), lg_shape_str(t, b2, sizeof b2));
+  lg_tensor *seed = grad ? lg_to_dtype(grad, t->dtype) : lg_ones(t->ndim, t->shape, t->dtype);
+  if (!seed) return -1;
+  bool was = lg_set_grad_enabled(false);
+  int rc = 0;
+  if (!t->grad_fn) {
+    rc = accumulate(&t->grad, seed, t->dtype);
+  } else {
+    node_list all = {0}, ready = {0};
+    rc = collect(t->grad_fn, &all);
+    if (rc == 0) {
+      lg_retain(seed);
+      t->grad_fn->grad_acc = seed;
+      rc = push(&ready, t->grad_fn);
+    }
+    while (rc == 0 && ready.n > 0) rc = run_node(ready.items[--ready.n], &ready, retain_graph);
+    for (size_t i = 0; i < all.n; i++) { /* leave no scratch behind, even on error */
+      all.items[i]->deps = 0;
+      lg_release(all.items[i]->grad_acc);
+      all.items[i]->grad_acc = NULL;
+    }
+    free(all.items);
+    free(ready.items);
+  }
+  lg_release(seed);
+  lg_set_grad_enabled(was);
+  return rc;
+}

@@ -1,0 +1,115 @@
+/* What op kernels need beyond the public API: graph nodes, recording, the
+ * strided iterator and the tensor constructors that skip checks.
+ * Included by the core and op files only; never by the Lua binding's users. */
+#ifndef LG_INTERNAL_H
+#define LG_INTERNAL_H
+
+#include "lg.h"
+
+/* ---- autograd nodes ------------------------------------------------------
+ * A node is one recorded op. Each input becomes an edge: either the node that
+ * produced it, or the leaf tensor whose .grad accumulates. Edges keep the input's
+ * shape so the engine can sum broadcast gradients back to it.  Saved tensors
+ * are what the backward rule needs; outputs are saved as detached aliases
+ * (lg_detach) so that output -> node -> output is never a reference cycle. */
+#define LG_MAX_SAVED 4
+
+typedef struct lg_edge {
+  lg_node *fn;     /* producer of the input, retained, or NULL */
+  lg_tensor *leaf; /* leaf input that requires grad, retained, or NULL */
+  bool needs_grad; /* fn or leaf is set */
+  int ndim;
+  int64_t shape[LG_MAX_DIMS];
+  lg_dtype dtype;
+} lg_edge;
+
+/* Computes one gradient per input from the output's gradient `gout`.
+ * gin[i] is preset to NULL; leave it NULL for inputs with !needs_grad.
+ * Gradients may have the broadcast (output) shape: the engine reduces them.
+ * Return 0, or -1 after lg_fail. */
+typedef int (*lg_backward_fn)(lg_node *node, lg_tensor *gout, lg_tensor **gin);
+
+typedef struct lg_op_info {
+  const char *name;
+  lg_backward_fn backward;
+} lg_op_info;
+
+struct lg_node {
+  int64_t refcount;
+  const lg_op_info *op;
+  int n_inputs;
+  lg_edge *inputs;
+  lg_tensor *saved[LG_MAX_SAVED];
+  double f[4];              /* op parameters (alpha, exponent, ...) */
+  int64_t i[2 * LG_MAX_DIMS]; /* integer parameters (dims, sizes) */
+  bool released;            /* saved tensors freed after backward */
+  /* engine scratch */
+  int64_t deps;
+  lg_tensor *grad_acc;
+  int visit;
+};
+
+/* The op table: each line of lg_ops.def becomes `extern const lg_op_info lg_op_NAME;`
+ * and the defining file writes `LG_DEFINE_OP(NAME)` after its backward function
+ * `static int NAME_backward(...)`. */
+#define LG_OP(name) extern const lg_op_info lg_op_##name;
+#include "lg_ops.def"
+#undef LG_OP
+#define LG_DEFINE_OP(name) const lg_op_info lg_op_##name = {#name, name##_backward}
+
+/* True when grad mode is on and any of the inputs requires grad. */
+bool lg_should_record(lg_tensor *const *inputs, int n);
+/* Records out = op(inputs): makes out->grad_fn a new node and returns it
+ * (borrowed, so the caller can fill saved/f/i). Call it only when
+ * lg_should_record(inputs, n); NULL means out of memory. LG_RECORD does both. */
+lg_node *lg_record(const lg_op_info *op, lg_tensor *out, lg_tensor *const *inputs, int n);
+#define LG_RECORD(node, opname, out, inputs, n)                                          \
+  lg_node *node = NULL;                                                                  \
+  if (lg_should_record(inputs, n) && !(node = lg_record(&lg_op_##opname, out, inputs, n))) { \
+    lg_release(out);                                                                     \
+    return NULL;                                                                         \
+  }
+/* Stores a retained reference in node->saved[slot]. */
+void lg_save(lg_node *node, int slot, lg_tensor *t);
+/* Stores a detached alias of t (for saving an op's own output). */
+int lg_save_output(lg_node *node, int slot, lg_tensor *t);
+void lg_node_release(lg_node *n);
+
+/* ---- tensor construction ---------------------------------------------- */
+/* A tensor struct sharing `storage` (retained) with the given geometry. */
+lg_tensor *lg_make_view(lg_storage *storage, lg_dtype dtype, int ndim, const int64_t *shape,
+                        const int64_t *stride, int64_t offset);
+/* Uninitialised contiguous tensor, like lg_empty but shape already validated. */
+lg_tensor *lg_new_like_shape(int ndim, const int64_t *shape, lg_dtype dtype);
+void lg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+int64_t lg_shape_numel(int ndim, const int64_t *shape);
+bool lg_same_shape(const lg_tensor *a, const lg_tensor *b);
+/* Type promotion: float64 > float32 > int64. */
+lg_dtype lg_promote(lg_dtype a, lg_dtype b);
+
+/* ---- strided iteration ----------------------------------------------------
+ * Walks `nops` operands that share one iteration shape (each with its own
+ * element strides, 0 where broadcast). The shape is collapsed where memory is
+ * contiguous, and the kernel is called once per innermost row:
+ *   kernel(n, ptr[k] (char* to the row's first element), stride[k] (elements), ctx)
+ * With parallel=true, rows (or chunks of a single long row) are split across
+ * OpenMP threads; the kernel must then not write to shared locations. */
+#define LG_ITER_MAX_OPS 4
+typedef void (*lg_row_kernel)(int64_t n, char **ptr, const int64_t *stride, void *ctx);
+void lg_iterate(int nops, lg_tensor *const *ops, const int64_t strides[][LG_MAX_DIMS], int ndim,
+                const int64_t *shape, lg_row_kernel kernel, void *ctx, bool parallel);
+/* Strides of t viewed with the broadcast shape (ndim dims, right-aligned). */
+void lg_broadcast_strides(const lg_tensor *t, int ndim, const int64_t *shape, int64_t *out);
+
+/* ---- BLAS (src/lg_blas.c) ---------------------------------------------------
+ * Row-major C = alpha * op(A) op(B) + beta * C, op = transpose when ta/tb; lda,
+ * ldb, ldc are row strides in elements (any stride >= the row length works). */
+void lg_gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                 int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+
+/* Minimum elements before OpenMP splits work (below it threads cost more). */
+#define LG_PARALLEL_GRAIN 32768
+
+#endif

@@ -1,0 +1,93 @@
+/* The strided iterator every elementwise kernel and copy runs on. */
+#include <string.h>
+
+#include "lg_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void lg_broadcast_strides(const lg_tensor *t, int ndim, const int64_t *shape, int64_t *out) {
+  int lead = ndim - t->ndim;
+  for (int d = 0; d < ndim; d++) {
+    int td = d - lead;
+    out[d] = (td < 0 || (t->shape[td] == 1 && shape[d] != 1)) ? 0 : t->stride[td];
+  }
+}
+
+typedef struct {
+  int nops, ndim;
+  int64_t shape[LG_MAX_DIMS];
+  int64_t stride[LG_ITER_MAX_OPS][LG_MAX_DIMS];
+  char *base[LG_ITER_MAX_OPS];
+} iter_plan;
+
+/* Merges dim d into d+1 when every operand steps through them as one run, and
+ * drops size-1 dims; the innermost dim ends up as long as memory allows. */
+static void collapse(iter_plan *p) {
+  int out = 0;
+  int64_t shape[LG_MAX_DIMS], stride[LG_ITER_MAX_OPS][LG_MAX_DIMS];
+  for (int d = 0; d < p->ndim; d++) {
+    if (p->shape[d] == 1) continue;
+    if (out > 0) {
+      bool mergeable = true;
+      for (int k = 0; k < p->nops; k++)
+        if (stride[k][out - 1] != p->stride[k][d] * p->shape[d]) mergeable = false;
+      if (mergeable) {
+        shape[out - 1] *= p->shape[d];
+        for (int k = 0; k < p->nops; k++) stride[k][out - 1] = p->stride[k][d];
+        continue;
+      }
+    }
+    shape[out] = p->shape[d];
+    for (int k = 0; k < p->nops; k++) stride[k][out] = p->stride[k][d];
+    out++;
+  }
+  if (out == 0) { /* a single element */
+    shape[0] = 1;
+    for (int k = 0; k < p->nops; k++) stride[k][0] = 0;
+    out = 1;
+  }
+  p->ndim = out;
+  memcpy(p->shape, shape, sizeof shape);
+  memcpy(p->stride, stride, sizeof stride);
+}
+
+void lg_iterate(int nops, lg_tensor *const *ops, const int64_t strides[][LG_MAX_DIMS], int ndim,
+                const int64_t *shape, lg_row_kernel kernel, void *ctx, bool parallel) {
+  iter_plan p = {.nops = nops, .ndim = ndim};
+  for (int d = 0; d < ndim; d++) p.shape[d] = shape[d];
+  for (int k = 0; k < nops; k++) {
+    for (int d = 0; d < ndim; d++) p.stride[k][d] = strides[k][d];
+    p.base[k] = (char *)lg_data_ptr(ops[k]);
+  }
+  int64_t total = lg_shape_numel(ndim, shape);
+  if (total == 0) return;
+  collapse(&p);
+  size_t esize[LG_ITER_MAX_OPS];
+  for (int k = 0; k < nops; k++) esize[k] = lg_dtype_size(ops[k]->dtype);
+  int inner = p.ndim - 1;
+  int64_t n = p.shape[inner], rows = total / n;
+  int64_t istride[LG_ITER_MAX_OPS];
+  for (int k = 0; k < nops; k++) istride[k] = p.stride[k][inner];
+
+  /* A single long row is cut into chunks so threads can share it. */
+  int64_t chunk = n;
+  if (parallel && rows == 1 && n >= 2 * LG_PARALLEL_GRAIN) chunk = LG_PARALLEL_GRAIN;
+  int64_t pieces_per_row = (n + chunk - 1) / chunk, pieces = rows * pieces_per_row;
+  bool threaded = parallel && total >= LG_PARALLEL_GRAIN && pieces > 1;
+#pragma omp parallel for schedule(static) if (threaded)
+  for (int64_t piece = 0; piece < pieces; piece++) {
+    int64_t row = piece / pieces_per_row, start = (piece % pieces_per_row) * chunk;
+    int64_t len = n - start < chunk ? n - start : chunk;
+    char *ptr[LG_ITER_MAX_OPS];
+    int64_t rem = row;
+    for (int k = 0; k < nops; k++) ptr[k] = p.base[k] + (int64_t)esize[k] * start * istride[k];
+    for (int d = inner - 1; d >= 0; d--) {
+      int64_t i = rem % p.shape[d];
+      rem /= p.shape[d];
+      for (int k = 0; k < nops; k++) ptr[k] += (int64_t)esize[k] * i * p.stride[k][d];
+    }
+    kernel(len, ptr, istride, ctx);
+  }
+}

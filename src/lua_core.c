@@ -1,0 +1,27 @@
+/* luaopen_lunagrad_core: builds the module from each binding file's functions.
+ * The Tensor methods are also module functions: lg.exp(x) == x:exp(). */
+#include "lua_lunagrad.h"
+
+int luaopen_lunagrad_core(lua_State *L);
+
+int luaopen_lunagrad_core(lua_State *L) {
+  lua_newtable(L);
+  lgL_open_tensor(L);
+  lgL_open_create(L);
+  lgL_open_math(L);
+  lgL_open_reduce(L);
+  lgL_open_linalg(L);
+  lgL_open_conv(L);
+  lgL_open_nn(L);
+  lgL_open_io(L);
+  /* copy the methods into the module table */
+  lua_getfield(L, -1, "Tensor");
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  return 1;
+}

@@ -1,0 +1,139 @@
+/* lunagrad.core functions that make tensors or touch global state:
+ * creation, random seeds, memory statistics, grad mode, threads. */
+#include "lg_internal.h"
+#include "lua_lunagrad.h"
+
+/* zeros/ones/empty(shape... [, opts]) */
+static int create(lua_State *L, const char *fn, lg_tensor *(*make)(int, const int64_t *, lg_dtype)) {
+  int64_t shape[LG_MAX_DIMS];
+  int next, nd = lgL_shape(L, 1, shape, fn, &next);
+  if (!lua_isnoneornil(L, next) && lua_type(L, next) != LUA_TTABLE)
+    return luaL_error(L, "lunagrad.%s: sizes must be integers, got %s", fn, luaL_typename(L, next));
+  lg_dtype dtype = lgL_optdtype(L, next, LG_F32, fn);
+  lgL_push(L, make(nd, shape, dtype), fn);
+  if (lgL_optbool(L, next, "requires_grad", false) && lg_set_requires_grad(lgL_test(L, -1), true))
+    return lgL_raise(L, fn);
+  return 1;
+}
+
+static int l_zeros(lua_State *L) { return create(L, "zeros", lg_zeros); }
+static int l_ones(lua_State *L) { return create(L, "ones", lg_ones); }
+static int l_empty(lua_State *L) { return create(L, "empty", lg_empty); }
+static int l_rand(lua_State *L) { return create(L, "rand", lg_rand); }
+static int l_randn(lua_State *L) { return create(L, "randn", lg_randn); }
+
+/* full(shape, value [, opts]) with shape a table or leading integers: full(2, 3, 7.5) */
+static int l_full(lua_State *L) {
+  int64_t shape[LG_MAX_DIMS];
+  int nd, value_idx;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    nd = lgL_shape(L, 1, shape, "full", &value_idx);
+  } else {
+    value_idx = 1;
+    while (lua_type(L, value_idx + 1) == LUA_TNUMBER) value_idx++;
+    lua_pushnil(L);
+    lua_insert(L, value_idx); /* stop the shape reader before the value */
+    int next;
+    nd = lgL_shape(L, 1, shape, "full", &next);
+    value_idx++;
+  }
+  double v = lgL_number(L, value_idx, "full", "fill value");
+  lg_dtype dtype = lgL_optdtype(L, value_idx + 1, LG_F32, "full");
+  lgL_push(L, lg_full(nd, shape, v, dtype), "full");
+  if (lgL_optbool(L, value_idx + 1, "requires_grad", false) && lg_set_requires_grad(lgL_test(L, -1), true))
+    return lgL_raise(L, "full");
+  return 1;
+}
+
+/* arange(a, b [, step] [, opts]) or arange(b): half-open like PyTorch */
+static int l_arange(lua_State *L) {
+  int n = 0;
+  double v[3];
+  while (n < 3 && lua_type(L, n + 1) == LUA_TNUMBER) {
+    v[n] = lua_tonumber(L, n + 1);
+    n++;
+  }
+  if (n == 0) return luaL_error(L, "lunagrad.arange: expects (end), (start, end) or (start, end, step) numbers");
+  double start = n >= 2 ? v[0] : 0, end = n >= 2 ? v[1] : v[0], step = n == 3 ? v[2] : 1;
+  bool all_int = true;
+  for (int i = 1; i <= n; i++) all_int = all_int && lua_isinteger(L, i);
+  lg_dtype dtype = lgL_optdtype(L, n + 1, all_int ? LG_I64 : LG_F32, "arange");
+  return lgL_push(L, lg_arange(start, end, step, dtype), "arange");
+}
+
+static int l_randperm(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  if (n < 0 || n > ((lua_Integer)1 << 40)) return luaL_error(L, "lunagrad.randperm: invalid n %d", (int)n);
+  /* 1-based like every index in the Lua API */
+  lg_tensor *p = lg_randperm(n), *one_based = p ? lg_add_scalar(p, 1) : NULL;
+  lg_release(p);
+  return lgL_push(L, one_based, "randperm");
+}
+
+static int l_manual_seed(lua_State *L) {
+  lg_manual_seed((uint64_t)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+static int l_uniform(lua_State *L) { /* one number in [0, 1) from the tensor generator */
+  lua_pushnumber(L, lg_random_uniform());
+  return 1;
+}
+
+static int l_memory(lua_State *L) {
+  lg_memory_stats m = lg_memory();
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, m.live_bytes);
+  lua_setfield(L, -2, "live_bytes");
+  lua_pushinteger(L, m.peak_bytes);
+  lua_setfield(L, -2, "peak_bytes");
+  lua_pushinteger(L, m.tensors);
+  lua_setfield(L, -2, "tensors");
+  lua_pushinteger(L, m.cached_bytes);
+  lua_setfield(L, -2, "cached_bytes");
+  return 1;
+}
+
+static int l_empty_cache(lua_State *L) {
+  (void)L;
+  lg_empty_cache();
+  return 0;
+}
+
+static int l_set_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, lg_set_grad_enabled(lua_toboolean(L, 1)));
+  return 1;
+}
+
+static int l_is_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, lg_grad_enabled());
+  return 1;
+}
+
+static int l_set_num_threads(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  if (n < 1 || n > 256) return luaL_error(L, "lunagrad.set_num_threads: n must be in 1..256, got %d", (int)n);
+  lg_set_num_threads((int)n);
+  return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+  lua_pushinteger(L, lg_get_num_threads());
+  return 1;
+}
+
+static int l_is_tensor(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, LGL_TENSOR) != NULL);
+  return 1;
+}
+
+void lgL_open_create(lua_State *L) {
+  static const luaL_Reg fns[] = {
+      {"zeros", l_zeros}, {"ones", l_ones}, {"empty", l_empty}, {"rand", l_rand}, {"randn", l_randn},
+      {"full", l_full}, {"arange", l_arange}, {"randperm", l_randperm}, {"manual_seed", l_manual_seed},
+      {"uniform", l_uniform}, {"memory", l_memory}, {"empty_cache", l_empty_cache},
+      {"set_grad_enabled", l_set_grad_enabled}, {"is_grad_enabled", l_is_grad_enabled},
+      {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
+      {"is_tensor", l_is_tensor}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

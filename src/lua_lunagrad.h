@@ -1,0 +1,51 @@
+/* Helpers shared by the binding files (src/lua_*.c): the Tensor userdata,
+ * argument conversion with 1-based dims, and error raising. Only these files
+ * include lua.h; the core (lg_*.c, ops/) never does. */
+#ifndef LUA_LUNAGRAD_H
+#define LUA_LUNAGRAD_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "lg.h"
+
+#define LGL_TENSOR "lunagrad.Tensor"
+
+/* The tensor at idx (error if not a tensor, or released). */
+lg_tensor *lgL_check(lua_State *L, int idx, const char *fn);
+lg_tensor *lgL_test(lua_State *L, int idx); /* NULL if not a live tensor */
+/* The value at idx as a tensor: a tensor, a number (0-d, dtype `like`) or a nested
+ * table. Numbers and tables are converted in place on the stack (so the GC owns
+ * them and an error later cannot leak). */
+lg_tensor *lgL_totensor(lua_State *L, int idx, const char *fn, lg_dtype like);
+/* Pushes a new reference as a Tensor (taking ownership), or raises
+ * "lunagrad.<fn>: <lg_error()>" when t is NULL. Reports bytes to the GC. */
+int lgL_push(lua_State *L, lg_tensor *t, const char *fn);
+/* Raises "lunagrad.<fn>: <lg_error()>" (for int-returning core calls). */
+int lgL_raise(lua_State *L, const char *fn);
+/* A 1-based (or negative) dim argument converted to 0-based for a tensor of
+ * ndim dims (ndim + 1 for unsqueeze-like positions). */
+int lgL_dim(lua_State *L, int idx, int ndim, const char *fn);
+int lgL_optdim(lua_State *L, int idx, int ndim, const char *fn, int def);
+/* Shape from varargs (2, 3) or a table {2, 3}, starting at idx. Returns ndim; sets
+ * *next to the index after the shape (where an options table may be). */
+int lgL_shape(lua_State *L, int idx, int64_t *shape, const char *fn, int *next);
+/* dtype from options table field "dtype" at idx (or def). */
+lg_dtype lgL_optdtype(lua_State *L, int idx, lg_dtype def, const char *fn);
+bool lgL_optbool(lua_State *L, int idx, const char *field, bool def);
+double lgL_number(lua_State *L, int idx, const char *fn, const char *what);
+/* Adds functions to the Tensor method table (also used as lunagrad.core.*). */
+void lgL_register_methods(lua_State *L, const luaL_Reg *fns);
+
+/* Registration hooks of each binding file, called by luaopen_lunagrad_core
+ * with the module table on top of the stack. */
+void lgL_open_tensor(lua_State *L);
+void lgL_open_create(lua_State *L);
+void lgL_open_math(lua_State *L);
+void lgL_open_reduce(lua_State *L); /* max/min/argmax/softmax (lua_reduce.c) */
+void lgL_open_linalg(lua_State *L); /* matmul, cat, stack, index (lua_linalg.c) */
+void lgL_open_conv(lua_State *L);   /* conv2d, pooling (lua_conv.c) */
+void lgL_open_nn(lua_State *L);     /* linear, batch_norm, dropout, losses (lua_nn.c) */
+void lgL_open_io(lua_State *L);     /* safetensors save/load (lua_io.c) */
+
+#endif

@@ -1,0 +1,105 @@
+/* Elementwise math, comparisons and sum/mean as Tensor methods and operators. */
+#include <math.h>
+
+#include "lg_internal.h"
+#include "lua_lunagrad.h"
+
+typedef lg_tensor *(*tensor_tensor_fn)(lg_tensor *, lg_tensor *);
+typedef lg_tensor *(*tensor_scalar_fn)(lg_tensor *, double);
+
+static lg_tensor *sub_scalar(lg_tensor *a, double s) { return lg_add_scalar(a, -s); }
+static lg_tensor *div_scalar(lg_tensor *a, double s) {
+  if (a->dtype == LG_I64) { /* true division: promote first */
+    lg_tensor *f = lg_to_dtype(a, LG_F32), *r = f ? lg_mul_scalar(f, 1.0 / s) : NULL;
+    lg_release(f);
+    return r;
+  }
+  return lg_mul_scalar(a, 1.0 / s);
+}
+
+/* a op b where either may be a number: tensor-scalar kernels avoid a temporary. */
+static int binary(lua_State *L, const char *fn, tensor_tensor_fn tt, tensor_scalar_fn ts,
+                  tensor_scalar_fn st) {
+  if (lua_type(L, 2) == LUA_TNUMBER && lgL_test(L, 1))
+    return lgL_push(L, ts(lgL_check(L, 1, fn), lua_tonumber(L, 2)), fn);
+  if (lua_type(L, 1) == LUA_TNUMBER && lgL_test(L, 2))
+    return lgL_push(L, st(lgL_check(L, 2, fn), lua_tonumber(L, 1)), fn);
+  lua_settop(L, 2);
+  lg_tensor *a = lgL_test(L, 1), *b = lgL_test(L, 2);
+  lg_dtype like = a ? a->dtype : b ? b->dtype : LG_F32;
+  a = lgL_totensor(L, 1, fn, like);
+  b = lgL_totensor(L, 2, fn, like);
+  return lgL_push(L, tt(a, b), fn);
+}
+
+static int m_add(lua_State *L) { return binary(L, "add", lg_add, lg_add_scalar, lg_add_scalar); }
+static int m_sub(lua_State *L) { return binary(L, "sub", lg_sub, sub_scalar, lg_rsub_scalar); }
+static int m_mul(lua_State *L) { return binary(L, "mul", lg_mul, lg_mul_scalar, lg_mul_scalar); }
+static int m_div(lua_State *L) { return binary(L, "div", lg_div, div_scalar, lg_rdiv_scalar); }
+static int m_pow(lua_State *L) { return binary(L, "pow", lg_pow_tensor, lg_pow, lg_rpow_scalar); }
+
+typedef lg_tensor *(*unary_fn)(lg_tensor *);
+#define UNARY_METHOD(NAME)                                                           \
+  static int m_##NAME(lua_State *L) { return lgL_push(L, lg_##NAME(lgL_check(L, 1, #NAME)), #NAME); }
+UNARY_METHOD(neg)
+UNARY_METHOD(exp)
+UNARY_METHOD(log)
+UNARY_METHOD(sqrt)
+UNARY_METHOD(abs)
+UNARY_METHOD(relu)
+UNARY_METHOD(sigmoid)
+UNARY_METHOD(tanh)
+UNARY_METHOD(sign)
+
+static int m_leaky_relu(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "leaky_relu");
+  double slope = lua_isnoneornil(L, 2) ? 0.01 : lgL_number(L, 2, "leaky_relu", "negative slope");
+  return lgL_push(L, lg_leaky_relu(t, slope), "leaky_relu");
+}
+
+static int m_clamp(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "clamp");
+  double lo = lua_isnoneornil(L, 2) ? -INFINITY : lgL_number(L, 2, "clamp", "min");
+  double hi = lua_isnoneornil(L, 3) ? INFINITY : lgL_number(L, 3, "clamp", "max");
+  if (isnan(lo) || isnan(hi)) return luaL_error(L, "lunagrad.clamp: bounds must not be NaN");
+  return lgL_push(L, lg_clamp(t, lo, hi), "clamp");
+}
+
+static int compare(lua_State *L, lg_cmp op, const char *fn) {
+  lg_tensor *a = lgL_check(L, 1, fn);
+  if (lua_type(L, 2) == LUA_TNUMBER) return lgL_push(L, lg_compare_scalar(a, lua_tonumber(L, 2), op), fn);
+  lua_settop(L, 2);
+  lg_tensor *b = lgL_totensor(L, 2, fn, a->dtype);
+  return lgL_push(L, lg_compare(a, b, op), fn);
+}
+static int m_eq(lua_State *L) { return compare(L, LG_EQ, "eq"); }
+static int m_ne(lua_State *L) { return compare(L, LG_NE, "ne"); }
+static int m_lt(lua_State *L) { return compare(L, LG_LT, "lt"); }
+static int m_le(lua_State *L) { return compare(L, LG_LE, "le"); }
+static int m_gt(lua_State *L) { return compare(L, LG_GT, "gt"); }
+static int m_ge(lua_State *L) { return compare(L, LG_GE, "ge"); }
+
+/* sum([dim [, keepdim]]) and mean */
+static int reduce(lua_State *L, const char *fn, lg_tensor *(*f)(lg_tensor *, int, bool)) {
+  lg_tensor *t = lgL_check(L, 1, fn);
+  int d = lua_isnoneornil(L, 2) ? LG_ALL_DIMS : lgL_dim(L, 2, t->ndim, fn);
+  return lgL_push(L, f(t, d, lua_toboolean(L, 3)), fn);
+}
+static int m_sum(lua_State *L) { return reduce(L, "sum", lg_sum); }
+static int m_mean(lua_State *L) { return reduce(L, "mean", lg_mean); }
+
+void lgL_open_math(lua_State *L) {
+  static const luaL_Reg fns[] = {
+      {"add", m_add}, {"sub", m_sub}, {"mul", m_mul}, {"div", m_div}, {"pow", m_pow},
+      {"neg", m_neg}, {"exp", m_exp}, {"log", m_log}, {"sqrt", m_sqrt}, {"abs", m_abs},
+      {"relu", m_relu}, {"sigmoid", m_sigmoid}, {"tanh", m_tanh}, {"sign", m_sign},
+      {"leaky_relu", m_leaky_relu}, {"clamp", m_clamp}, {"eq", m_eq}, {"ne", m_ne},
+      {"lt", m_lt}, {"le", m_le}, {"gt", m_gt}, {"ge", m_ge}, {"sum", m_sum}, {"mean", m_mean},
+      {NULL, NULL}};
+  lgL_register_methods(L, fns);
+  luaL_getmetatable(L, LGL_TENSOR);
+  static const luaL_Reg ops[] = {{"__add", m_add}, {"__sub", m_sub}, {"__mul", m_mul},
+                                 {"__div", m_div}, {"__pow", m_pow}, {"__unm", m_neg}, {NULL, NULL}};
+  luaL_setfuncs(L, ops, 0);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,630 @@
+/* The Tensor userdata: lifetime, conversion, properties, metamethods, views. */
+#include <math.h>
+#include <string.h>
+
+#include "lg_internal.h"
+#include "lua_lunagrad.h"
+
+typedef struct {
+  lg_tensor *t; /* NULL once released */
+} tensor_ud;
+
+static const char *METHODS = "lunagrad.methods";
+
+/* ---- userdata ------------------------------------------------------------ */
+
+lg_tensor *lgL_test(lua_State *L, int idx) {
+  tensor_ud *u = luaL_testudata(L, idx, LGL_TENSOR);
+  return u ? u->t : NULL;
+}
+
+lg_tensor *lgL_check(lua_State *L, int idx, const char *fn) {
+  tensor_ud *u = luaL_testudata(L, idx, LGL_TENSOR);
+  if (!u)
+    luaL_error(L, "lunagrad.%s: bad argument #%d (Tensor expected, got %s)", fn, idx,
+               luaL_typename(L, idx));
+  if (!u->t) luaL_error(L, "lunagrad.%s: tensor was already released (closed or collected)", fn);
+  return u->t;
+}
+
+int lgL_raise(lua_State *L, const char *fn) { return luaL_error(L, "lunagrad.%s: %s", fn, lg_error()); }
+
+/* Lua's GC sees only the small userdata; tell it about the C memory behind it
+ * in steps, so garbage tensors are collected as fast as they are made. */
+static void report_to_gc(lua_State *L) {
+  static size_t pending;
+  pending += lg_take_allocated_bytes() + sizeof(lg_tensor);
+  if (pending >= 64 * 1024) {
+    lua_gc(L, LUA_GCSTEP, (int)(pending / 1024));
+    pending = 0;
+  }
+}
+
+int lgL_push(lua_State *L, lg_tensor *t, const char *fn) {
+  if (!t) return lgL_raise(L, fn);
+  tensor_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->t = NULL; /* safe empty state until the metatable is set */
+  luaL_setmetatable(L, LGL_TENSOR);
+  u->t = t;
+  report_to_gc(L);
+  return 1;
+}
+
+static int t_release(lua_State *L) { /* __gc and __close: safe twice */
+  tensor_ud *u = luaL_checkudata(L, 1, LGL_TENSOR);
+  lg_release(u->t);
+  u->t = NULL;
+  return 0;
+}
+
+/* ---- arguments ------------------------------------------------------------ */
+
+int lgL_dim(lua_State *L, int idx, int ndim, const char *fn) {
+  if (!lua_isinteger(L, idx)) {
+    if (lua_type(L, idx) == LUA_TNUMBER) luaL_error(L, "lunagrad.%s: dim must be an integer", fn);
+    luaL_error(L, "lunagrad.%s: bad argument #%d (dim expected, got %s)", fn, idx, luaL_typename(L, idx));
+  }
+  lua_Integer d = lua_tointeger(L, idx);
+  int n = ndim > 0 ? ndim : 1;
+  if (d == 0 || d > n || d < -n)
+    luaL_error(L, "lunagrad.%s: dim %d out of range for a %d-d tensor (dims are 1-based; -1 is the last)",
+               fn, (int)d, ndim);
+  return d > 0 ? (int)d - 1 : (int)(d + n);
+}
+
+int lgL_optdim(lua_State *L, int idx, int ndim, const char *fn, int def) {
+  return lua_isnoneornil(L, idx) ? def : lgL_dim(L, idx, ndim, fn);
+}
+
+double lgL_number(lua_State *L, int idx, const char *fn, const char *what) {
+  int isnum;
+  double v = lua_tonumberx(L, idx, &isnum);
+  if (!isnum || lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "lunagrad.%s: %s must be a number, got %s", fn, what, luaL_typename(L, idx));
+  return v;
+}
+
+static int64_t shape_entry(lua_State *L, int idx, const char *fn) {
+  if (!lua_isinteger(L, idx))
+    luaL_error(L, "lunagrad.%s: sizes must be integers, got %s", fn,
+               lua_type(L, idx) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, idx));
+  lua_Integer v = lua_tointeger(L, idx);
+  if (v < -1) luaL_error(L, "lunagrad.%s: invalid size %d", fn, (int)v);
+  return v;
+}
+
+int lgL_shape(lua_State *L, int idx, int64_t *shape, const char *fn, int *next) {
+  int ndim = 0;
+  if (lua_type(L, idx) == LUA_TTABLE && luaL_getmetafield(L, idx, "__name") == LUA_TNIL) {
+    lua_Integer n = luaL_len(L, idx);
+    if (n > LG_MAX_DIMS) luaL_error(L, "lunagrad.%s: at most %d dims", fn, LG_MAX_DIMS);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_geti(L, idx, i);
+      shape[ndim++] = shape_entry(L, -1, fn);
+      lua_pop(L, 1);
+    }
+    *next = idx + 1;
+    return ndim;
+  }
+  while (lua_type(L, idx) == LUA_TNUMBER) {
+    if (ndim == LG_MAX_DIMS) luaL_error(L, "lunagrad.%s: at most %d dims", fn, LG_MAX_DIMS);
+    shape[ndim++] = shape_entry(L, idx, fn);
+    idx++;
+  }
+  *next = idx;
+  return ndim;
+}
+
+lg_dtype lgL_optdtype(lua_State *L, int idx, lg_dtype def, const char *fn) {
+  if (lua_type(L, idx) != LUA_TTABLE) return def;
+  lg_dtype d = def;
+  if (lua_getfield(L, idx, "dtype") == LUA_TSTRING && lg_dtype_from_name(lua_tostring(L, -1), &d))
+    lgL_raise(L, fn);
+  else if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "lunagrad.%s: dtype must be a string", fn);
+  lua_pop(L, 1);
+  return d;
+}
+
+bool lgL_optbool(lua_State *L, int idx, const char *field, bool def) {
+  if (lua_type(L, idx) != LUA_TTABLE) return def;
+  lua_getfield(L, idx, field);
+  bool v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* ---- nested tables ---------------------------------------------------------- */
+
+typedef struct {
+  int ndim;
+  int64_t shape[LG_MAX_DIMS];
+  double *data;
+  int64_t n, cap;
+} table_reader;
+
+/* First pass: the shape, following first elements. */
+static void probe_shape(lua_State *L, int idx, table_reader *r, const char *fn) {
+  lua_pushvalue(L, idx);
+  while (lua_type(L, -1) == LUA_TTABLE) {
+    if (r->ndim == LG_MAX_DIMS) luaL_error(L, "lunagrad.%s: table nested deeper than %d", fn, LG_MAX_DIMS);
+    r->shape[r->ndim++] = (int64_t)lua_rawlen(L, -1);
+    if (lua_rawlen(L, -1) == 0) break;
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  lua_pop(L, 1);
+}
+
+/* Second pass: every sub-table must have the probed length at its depth. */
+static void read_values(lua_State *L, int depth, table_reader *r, const char *fn) {
+  if (depth == r->ndim) {
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "lunagrad.%s: table holds a %s where a number was expected", fn, luaL_typename(L, -1));
+    r->data[r->n++] = lua_tonumber(L, -1);
+    return;
+  }
+  if (lua_type(L, -1) != LUA_TTABLE)
+    luaL_error(L, "lunagrad.%s: ragged table (a %s where a list of %d was expected)", fn,
+               luaL_typename(L, -1), (int)r->shape[depth]);
+  if ((int64_t)lua_rawlen(L, -1) != r->shape[depth])
+    luaL_error(L, "lunagrad.%s: ragged table (a list of %d where %d was expected at depth %d)", fn,
+               (int)lua_rawlen(L, -1), (int)r->shape[depth], depth + 1);
+  luaL_checkstack(L, 2, "nested table");
+  for (int64_t i = 1; i <= r->shape[depth]; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i);
+    read_values(L, depth + 1, r, fn);
+    lua_pop(L, 1);
+  }
+}
+
+static lg_tensor *tensor_from_table(lua_State *L, int idx, lg_dtype dtype, const char *fn) {
+  table_reader r = {0};
+  idx = lua_absindex(L, idx);
+  probe_shape(L, idx, &r, fn);
+  int64_t n = lg_shape_numel(r.ndim, r.shape);
+  /* the buffer is a Lua userdata so a ragged-table error cannot leak it */
+  r.data = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(double), 0);
+  lua_pushvalue(L, idx);
+  read_values(L, 0, &r, fn);
+  lua_pop(L, 1);
+  lg_tensor *t = lg_from_doubles(r.ndim, r.shape, r.data, dtype);
+  lua_pop(L, 1);
+  return t;
+}
+
+lg_tensor *lgL_totensor(lua_State *L, int idx, const char *fn, lg_dtype like) {
+  idx = lua_absindex(L, idx);
+  lg_tensor *t = lgL_test(L, idx);
+  if (t) return t;
+  int type = lua_type(L, idx);
+  if (type == LUA_TNUMBER) t = lg_scalar(lua_tonumber(L, idx), like);
+  else if (type == LUA_TTABLE) t = tensor_from_table(L, idx, like, fn);
+  else if (luaL_testudata(L, idx, LGL_TENSOR)) lgL_check(L, idx, fn); /* released: raises */
+  else luaL_error(L, "lunagrad.%s: bad argument #%d (Tensor, number or table expected, got %s)", fn,
+                  idx, luaL_typename(L, idx));
+  lgL_push(L, t, fn);
+  lua_replace(L, idx);
+  return t;
+}
+
+/* lunagrad.tensor(table_or_number [, {dtype=, requires_grad=}]) */
+static int l_tensor(lua_State *L) {
+  lg_dtype dtype = lgL_optdtype(L, 2, LG_F32, "tensor");
+  if (lgL_test(L, 1)) { /* a copy, like torch.tensor(t) */
+    lgL_push(L, lg_to_dtype(lgL_test(L, 1), dtype), "tensor");
+    lg_tensor *c = lgL_test(L, -1);
+    if (c == lgL_test(L, 1)) lgL_push(L, lg_clone(c), "tensor");
+  } else {
+    lua_pushvalue(L, 1);
+    lgL_totensor(L, -1, "tensor", dtype);
+  }
+  lg_tensor *t = lgL_test(L, -1);
+  if (lgL_optbool(L, 2, "requires_grad", false) && lg_set_requires_grad(t, true)) lgL_raise(L, "tensor");
+  return 1;
+}
+
+/* ---- properties -------------------------------------------------------------- */
+
+static int push_borrowed(lua_State *L, lg_tensor *t) {
+  if (!t) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lg_retain(t);
+  return lgL_push(L, t, "grad");
+}
+
+static int t_index(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    const char *k = lua_tostring(L, 2);
+    lg_tensor *t = lgL_check(L, 1, k);
+    if (strcmp(k, "dtype") == 0) lua_pushstring(L, lg_dtype_name(t->dtype));
+    else if (strcmp(k, "requires_grad") == 0) lua_pushboolean(L, t->requires_grad);
+    else if (strcmp(k, "grad") == 0) return push_borrowed(L, t->grad);
+    else if (strcmp(k, "grad_fn") == 0) lua_pushstring(L, lg_grad_fn_name(t)); /* nil for leaves */
+    else if (strcmp(k, "is_leaf") == 0) lua_pushboolean(L, t->grad_fn == NULL);
+    else lua_pushnil(L);
+    return 1;
+  }
+  if (lua_isinteger(L, 2)) { /* x[i]: select along dim 1, a number for 1-d (Torch7) */
+    lg_tensor *t = lgL_check(L, 1, "index");
+    if (t->ndim == 0) return luaL_error(L, "lunagrad.index: cannot index a 0-d tensor");
+    lua_Integer i = lua_tointeger(L, 2);
+    if (i == 0 || i > t->shape[0] || i < -t->shape[0])
+      return luaL_error(L, "lunagrad.index: index %d out of range for size %d", (int)i, (int)t->shape[0]);
+    lg_tensor *s = lg_select(t, 0, i > 0 ? i - 1 : i + t->shape[0]);
+    if (s && s->ndim == 0 && !s->requires_grad) {
+      lua_pushnumber(L, lg_item(s));
+      if (s->dtype == LG_I64) lua_pushinteger(L, (lua_Integer)lg_item(s)), lua_remove(L, -2);
+      lg_release(s);
+      return 1;
+    }
+    return lgL_push(L, s, "index");
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static int t_newindex(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "newindex");
+  if (lua_isinteger(L, 2)) { /* x[i] = v */
+    lua_Integer i = lua_tointeger(L, 2);
+    if (t->ndim == 0 || i == 0 || i > t->shape[0] || i < -t->shape[0])
+      return luaL_error(L, "lunagrad.newindex: index %d out of range", (int)i);
+    lg_tensor *s = lg_select(t, 0, i > 0 ? i - 1 : i + t->shape[0]);
+    lgL_push(L, s, "newindex");
+    lg_tensor *v = lgL_totensor(L, 3, "newindex", t->dtype);
+    if (lg_copy(s, v)) return lgL_raise(L, "newindex");
+    return 0;
+  }
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "requires_grad") == 0) {
+    if (lg_set_requires_grad(t, lua_toboolean(L, 3))) return lgL_raise(L, "requires_grad");
+  } else if (strcmp(k, "grad") == 0) {
+    lg_tensor *g = lua_isnil(L, 3) ? NULL : lgL_check(L, 3, "grad");
+    if (g && !lg_same_shape(g, t))
+      return luaL_error(L, "lunagrad.grad: gradient shape does not match the tensor's");
+    if (g) lg_retain(g);
+    lg_release(t->grad);
+    t->grad = g;
+  } else {
+    return luaL_error(L, "lunagrad.newindex: cannot set field '%s' of a Tensor", k);
+  }
+  return 0;
+}
+
+/* ---- metadata methods ------------------------------------------------------------ */
+
+static int push_shape(lua_State *L, const lg_tensor *t) {
+  lua_createtable(L, t->ndim, 0);
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushinteger(L, t->shape[d]);
+    lua_rawseti(L, -2, d + 1);
+  }
+  return 1;
+}
+
+static int t_shape(lua_State *L) { return push_shape(L, lgL_check(L, 1, "shape")); }
+
+static int t_size(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "size");
+  if (lua_isnoneornil(L, 2)) return push_shape(L, t);
+  lua_pushinteger(L, t->shape[lgL_dim(L, 2, t->ndim, "size")]);
+  return 1;
+}
+
+static int t_stride(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "stride");
+  lua_createtable(L, t->ndim, 0);
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushinteger(L, t->stride[d]);
+    lua_rawseti(L, -2, d + 1);
+  }
+  return 1;
+}
+
+static int t_dim(lua_State *L) {
+  lua_pushinteger(L, lgL_check(L, 1, "dim")->ndim);
+  return 1;
+}
+
+static int t_numel(lua_State *L) {
+  lua_pushinteger(L, lg_numel(lgL_check(L, 1, "numel")));
+  return 1;
+}
+
+static int t_len(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "len");
+  lua_pushinteger(L, t->ndim ? t->shape[0] : 0);
+  return 1;
+}
+
+static void push_value(lua_State *L, const lg_tensor *t, double v) {
+  if (t->dtype == LG_I64) lua_pushinteger(L, (lua_Integer)v);
+  else lua_pushnumber(L, v);
+}
+
+static int t_item(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "item");
+  if (lg_numel(t) != 1)
+    return luaL_error(L, "lunagrad.item: only one-element tensors can be converted to a number, got %d elements",
+                      (int)lg_numel(t));
+  int64_t idx[LG_MAX_DIMS] = {0};
+  push_value(L, t, lg_get(t, idx));
+  return 1;
+}
+
+static void push_nested(lua_State *L, const lg_tensor *t, int depth, int64_t *idx) {
+  if (depth == t->ndim) {
+    push_value(L, t, lg_get(t, idx));
+    return;
+  }
+  luaL_checkstack(L, 3, "totable");
+  lua_createtable(L, (int)t->shape[depth], 0);
+  for (int64_t i = 0; i < t->shape[depth]; i++) {
+    idx[depth] = i;
+    push_nested(L, t, depth + 1, idx);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+}
+
+static int t_totable(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "totable");
+  int64_t idx[LG_MAX_DIMS] = {0};
+  push_nested(L, t, 0, idx);
+  return 1;
+}
+
+static int t_is_contiguous(lua_State *L) {
+  lua_pushboolean(L, lg_is_contiguous(lgL_check(L, 1, "is_contiguous")));
+  return 1;
+}
+
+static int t_storage_id(lua_State *L) { /* for specs: do two tensors share memory? */
+  lua_pushlightuserdata(L, lgL_check(L, 1, "storage_id")->storage);
+  return 1;
+}
+
+static int t_eq_identity(lua_State *L) {
+  lua_pushboolean(L, lgL_test(L, 1) == lgL_test(L, 2));
+  return 1;
+}
+
+/* ---- views ------------------------------------------------------------------ */
+
+static int t_view(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "view");
+  int64_t shape[LG_MAX_DIMS];
+  int next, nd = lgL_shape(L, 2, shape, "view", &next);
+  return lgL_push(L, lg_view(t, nd, shape), "view");
+}
+
+static int t_reshape(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "reshape");
+  int64_t shape[LG_MAX_DIMS];
+  int next, nd = lgL_shape(L, 2, shape, "reshape", &next);
+  return lgL_push(L, lg_reshape(t, nd, shape), "reshape");
+}
+
+static int t_expand(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "expand");
+  int64_t shape[LG_MAX_DIMS];
+  int next, nd = lgL_shape(L, 2, shape, "expand", &next);
+  return lgL_push(L, lg_expand(t, nd, shape), "expand");
+}
+
+static int t_transpose(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "transpose");
+  int a = lgL_dim(L, 2, t->ndim, "transpose"), b = lgL_dim(L, 3, t->ndim, "transpose");
+  return lgL_push(L, lg_transpose(t, a, b), "transpose");
+}
+
+static int t_t(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "t");
+  if (t->ndim > 2) return luaL_error(L, "lunagrad.t: expects a tensor with <= 2 dims, got %d", t->ndim);
+  if (t->ndim < 2) return lgL_push(L, lg_reshape(t, t->ndim, t->shape), "t");
+  return lgL_push(L, lg_transpose(t, 0, 1), "t");
+}
+
+static int t_permute(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "permute");
+  int dims[LG_MAX_DIMS];
+  int base = lua_type(L, 2) == LUA_TTABLE ? 0 : 2;
+  int n = base ? lua_gettop(L) - 1 : (int)luaL_len(L, 2);
+  if (n != t->ndim)
+    return luaL_error(L, "lunagrad.permute: %d dims given for a %d-d tensor", n, t->ndim);
+  for (int d = 0; d < n; d++) {
+    if (!base) lua_geti(L, 2, d + 1);
+    dims[d] = lgL_dim(L, base ? base + d : -1, t->ndim, "permute");
+    if (!base) lua_pop(L, 1);
+  }
+  return lgL_push(L, lg_permute(t, dims), "permute");
+}
+
+static int64_t index_arg(lua_State *L, int idx, int64_t size, const char *fn, const char *what, bool allow_end) {
+  if (!lua_isinteger(L, idx)) luaL_error(L, "lunagrad.%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
+  lua_Integer i = lua_tointeger(L, idx);
+  int64_t hi = allow_end ? size + 1 : size;
+  if (i == 0 || i > hi || i < -size)
+    luaL_error(L, "lunagrad.%s: %s %d out of range for a dim of size %d (indices are 1-based)", fn, what,
+               (int)i, (int)size);
+  return i > 0 ? i - 1 : i + size;
+}
+
+static int t_narrow(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "narrow");
+  int d = lgL_dim(L, 2, t->ndim, "narrow");
+  int64_t start = index_arg(L, 3, t->shape[d], "narrow", "start", true);
+  lua_Integer len = luaL_checkinteger(L, 4);
+  if (len < 0 || start + len > t->shape[d])
+    return luaL_error(L, "lunagrad.narrow: start %d with length %d exceeds size %d of dim %d",
+                      (int)start + 1, (int)len, (int)t->shape[d], d + 1);
+  return lgL_push(L, lg_narrow(t, d, start, len), "narrow");
+}
+
+static int t_select(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "select");
+  if (t->ndim == 0) return luaL_error(L, "lunagrad.select: cannot select from a 0-d tensor");
+  int d = lgL_dim(L, 2, t->ndim, "select");
+  int64_t i = index_arg(L, 3, t->shape[d], "select", "index", false);
+  return lgL_push(L, lg_select(t, d, i), "select");
+}
+
+/* slice(d, first, last [, step]): inclusive bounds like string.sub */
+static int t_slice(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "slice");
+  if (t->ndim == 0) return luaL_error(L, "lunagrad.slice: cannot slice a 0-d tensor");
+  int d = lgL_dim(L, 2, t->ndim, "slice");
+  int64_t size = t->shape[d];
+  lua_Integer first = luaL_optinteger(L, 3, 1), last = luaL_optinteger(L, 4, -1);
+  lua_Integer step = luaL_optinteger(L, 5, 1);
+  if (step <= 0) return luaL_error(L, "lunagrad.slice: step must be positive, got %d", (int)step);
+  if (first < 0) first += size + 1;
+  if (last < 0) last += size + 1;
+  if (first < 1 || first > size + 1 || last > size || last < 0)
+    return luaL_error(L, "lunagrad.slice: range %d..%d out of bounds for a dim of size %d",
+                      (int)first, (int)last, (int)size);
+  int64_t start = first - 1, stop = last < first ? start : last;
+  return lgL_push(L, lg_slice(t, d, start, stop, step), "slice");
+}
+
+static int t_squeeze(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "squeeze");
+  int d = lua_isnoneornil(L, 2) ? LG_ALL_DIMS : lgL_dim(L, 2, t->ndim, "squeeze");
+  return lgL_push(L, lg_squeeze(t, d), "squeeze");
+}
+
+static int t_unsqueeze(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "unsqueeze");
+  return lgL_push(L, lg_unsqueeze(t, lgL_dim(L, 2, t->ndim + 1, "unsqueeze")), "unsqueeze");
+}
+
+static int t_flatten(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "flatten");
+  int nd = t->ndim ? t->ndim : 1;
+  int a = lgL_optdim(L, 2, nd, "flatten", 0), b = lgL_optdim(L, 3, nd, "flatten", nd - 1);
+  if (a > b) return luaL_error(L, "lunagrad.flatten: start dim %d is after end dim %d", a + 1, b + 1);
+  return lgL_push(L, lg_flatten(t, a, b), "flatten");
+}
+
+static int t_contiguous(lua_State *L) { return lgL_push(L, lg_contiguous(lgL_check(L, 1, "contiguous")), "contiguous"); }
+static int t_clone(lua_State *L) { return lgL_push(L, lg_clone(lgL_check(L, 1, "clone")), "clone"); }
+static int t_detach(lua_State *L) { return lgL_push(L, lg_detach(lgL_check(L, 1, "detach")), "detach"); }
+
+static int t_to(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "to");
+  lg_dtype d;
+  if (lg_dtype_from_name(luaL_checkstring(L, 2), &d)) return lgL_raise(L, "to");
+  return lgL_push(L, lg_to_dtype(t, d), "to");
+}
+
+static int cast_to(lua_State *L, lg_dtype d, const char *fn) { return lgL_push(L, lg_to_dtype(lgL_check(L, 1, fn), d), fn); }
+static int t_float(lua_State *L) { return cast_to(L, LG_F32, "float"); }
+static int t_double(lua_State *L) { return cast_to(L, LG_F64, "double"); }
+static int t_long(lua_State *L) { return cast_to(L, LG_I64, "long"); }
+
+static int t_fill(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "fill");
+  double v = lgL_number(L, 2, "fill", "value");
+  if (t->requires_grad && lg_grad_enabled())
+    return luaL_error(L, "lunagrad.fill: a tensor that requires grad cannot be filled in place (use lg.no_grad)");
+  lg_fill(t, v);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_copy(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "copy");
+  lg_tensor *src = lgL_totensor(L, 2, "copy", t->dtype);
+  if (t->requires_grad && lg_grad_enabled())
+    return luaL_error(L, "lunagrad.copy: a tensor that requires grad cannot be overwritten in place (use lg.no_grad)");
+  if (lg_copy(t, src)) return lgL_raise(L, "copy");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ---- autograd -------------------------------------------------------------- */
+
+static int t_backward(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "backward");
+  int opts = 3;
+  lg_tensor *g = NULL;
+  if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "retain_graph") != LUA_TNIL) {
+    opts = 2; /* backward{retain_graph=true} */
+  } else if (!lua_isnoneornil(L, 2)) {
+    lua_settop(L, 3);
+    g = lgL_totensor(L, 2, "backward", t->dtype);
+  }
+  if (lg_backward(t, g, lgL_optbool(L, opts, "retain_graph", false))) return lgL_raise(L, "backward");
+  return 0;
+}
+
+static int t_zero_grad(lua_State *L) {
+  lg_zero_grad(lgL_check(L, 1, "zero_grad"));
+  return 0;
+}
+
+static int t_requires_grad_(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "requires_grad_");
+  if (lg_set_requires_grad(t, lua_isnone(L, 2) ? true : lua_toboolean(L, 2))) return lgL_raise(L, "requires_grad_");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_revgrad(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "revgrad");
+  double alpha = 1.0;
+  lg_tensor *a = lgL_test(L, 2);
+  if (a) {
+    if (lg_numel(a) != 1)
+      return luaL_error(L, "lunagrad.revgrad: alpha tensor must have one element, got %d", (int)lg_numel(a));
+    alpha = lg_item(a);
+  } else if (!lua_isnoneornil(L, 2)) {
+    alpha = lgL_number(L, 2, "revgrad", "alpha");
+  }
+  if (!isfinite(alpha)) return luaL_error(L, "lunagrad.revgrad: alpha must be finite, got %f", alpha);
+  return lgL_push(L, lg_revgrad(x, alpha), "revgrad");
+}
+
+/* ---- registration -------------------------------------------------------------- */
+
+void lgL_register_methods(lua_State *L, const luaL_Reg *fns) {
+  lua_getfield(L, LUA_REGISTRYINDEX, METHODS);
+  luaL_setfuncs(L, fns, 0);
+  lua_pop(L, 1);
+}
+
+static const luaL_Reg methods[] = {
+    {"shape", t_shape}, {"size", t_size}, {"stride", t_stride}, {"dim", t_dim}, {"numel", t_numel},
+    {"nelement", t_numel}, {"item", t_item}, {"totable", t_totable}, {"is_contiguous", t_is_contiguous},
+    {"storage_id", t_storage_id}, {"view", t_view}, {"reshape", t_reshape}, {"expand", t_expand},
+    {"transpose", t_transpose}, {"t", t_t}, {"permute", t_permute}, {"narrow", t_narrow},
+    {"select", t_select}, {"slice", t_slice}, {"squeeze", t_squeeze}, {"unsqueeze", t_unsqueeze},
+    {"flatten", t_flatten}, {"contiguous", t_contiguous}, {"clone", t_clone}, {"detach", t_detach},
+    {"to", t_to}, {"float", t_float}, {"double", t_double}, {"long", t_long}, {"fill", t_fill},
+    {"copy", t_copy}, {"backward", t_backward}, {"zero_grad", t_zero_grad},
+    {"requires_grad_", t_requires_grad_}, {"revgrad", t_revgrad}, {"release", t_release},
+    {NULL, NULL}};
+
+void lgL_open_tensor(lua_State *L) {
+  lua_newtable(L); /* the methods table, shared by all binding files */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, METHODS);
+  lua_setfield(L, -2, "Tensor");
+  lgL_register_methods(L, methods);
+
+  luaL_newmetatable(L, LGL_TENSOR);
+  lua_getfield(L, LUA_REGISTRYINDEX, METHODS);
+  lua_pushcclosure(L, t_index, 1);
+  lua_setfield(L, -2, "__index");
+  static const luaL_Reg meta[] = {{"__newindex", t_newindex}, {"__gc", t_release}, {"__close", t_release},
+                                  {"__len", t_len}, {"__eq", t_eq_identity}, {NULL, NULL}};
+  luaL_setfuncs(L, meta, 0);
+  lua_setfield(L, -2, "metatable");
+  lua_pushcfunction(L, l_tensor);
+  lua_setfield(L, -2, "tensor");
+}

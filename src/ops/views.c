@@ -1,0 +1,314 @@
+/* Views (new geometry over the same storage) and copies, with backward rules.
+ * A view's gradient is the incoming gradient put back into the input's geometry. */
+#include <string.h>
+
+#include "../lg_internal.h"
+
+/* A view of t recorded as `op` (NULL: not differentiable), with i[] params. */
+static lg_tensor *make_alias(lg_tensor *t, const lg_op_info *op, int ndim, const int64_t *shape,
+                             const int64_t *stride, int64_t offset, const int64_t *params, int nparams) {
+  lg_tensor *out = lg_make_view(t->storage, t->dtype, ndim, shape, stride, offset);
+  if (!out || !op) return out;
+  lg_tensor *in[1] = {t};
+  if (!lg_should_record(in, 1)) return out;
+  lg_node *node = lg_record(op, out, in, 1);
+  if (!node) {
+    lg_release(out);
+    return NULL;
+  }
+  for (int k = 0; k < nparams; k++) node->i[k] = params[k];
+  return out;
+}
+
+/* Resolves one -1 and checks the element count. */
+static int infer_shape(const lg_tensor *t, int ndim, const int64_t *shape, int64_t *out) {
+  char b[96];
+  if (ndim < 0 || ndim > LG_MAX_DIMS) return lg_failed("%d dims requested, at most %d", ndim, LG_MAX_DIMS);
+  int infer = -1;
+  int64_t known = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == -1) {
+      if (infer >= 0) return lg_failed("only one dimension can be -1");
+      infer = d;
+    } else if (shape[d] < 0) {
+      return lg_failed("invalid size %lld", (long long)shape[d]);
+    } else {
+      known *= shape[d];
+    }
+    out[d] = shape[d];
+  }
+  int64_t n = lg_numel(t);
+  if (infer >= 0) {
+    if (known == 0 || n % known != 0)
+      return lg_failed("shape with -1 does not fit the %lld elements of %s", (long long)n,
+                       lg_shape_str(t, b, sizeof b));
+    out[infer] = n / known;
+  } else if (known != n) {
+    return lg_failed("shape of %lld elements does not fit the %lld elements of %s", (long long)known,
+                     (long long)n, lg_shape_str(t, b, sizeof b));
+  }
+  return 0;
+}
+
+lg_tensor *lg_view(lg_tensor *t, int ndim, const int64_t *shape) {
+  int64_t s[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  if (infer_shape(t, ndim, shape, s)) return NULL;
+  if (!lg_is_contiguous(t))
+    return lg_fail("view needs a contiguous tensor (use reshape, or contiguous() first)");
+  lg_contiguous_strides(ndim, s, stride);
+  return make_alias(t, &lg_op_view, ndim, s, stride, t->offset, NULL, 0);
+}
+
+lg_tensor *lg_reshape(lg_tensor *t, int ndim, const int64_t *shape) {
+  int64_t s[LG_MAX_DIMS];
+  if (infer_shape(t, ndim, shape, s)) return NULL;
+  if (lg_is_contiguous(t)) return lg_view(t, ndim, s);
+  lg_tensor *c = lg_contiguous(t);
+  lg_tensor *out = c ? lg_view(c, ndim, s) : NULL;
+  lg_release(c);
+  return out;
+}
+
+/* Shared by view, squeeze and unsqueeze: reshape the gradient to the input. */
+static int reshape_back(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  return (gin[0] = lg_reshape(g, n->inputs[0].ndim, n->inputs[0].shape)) ? 0 : -1;
+}
+#define view_backward reshape_back
+#define squeeze_backward reshape_back
+#define unsqueeze_backward reshape_back
+LG_DEFINE_OP(view);
+LG_DEFINE_OP(squeeze);
+LG_DEFINE_OP(unsqueeze);
+
+lg_tensor *lg_flatten(lg_tensor *t, int start, int end) {
+  int s, e;
+  int nd = t->ndim > 0 ? t->ndim : 1;
+  if (lg_wrap_dim(start, nd, &s) || lg_wrap_dim(end, nd, &e)) return NULL;
+  if (s > e) return lg_fail("start dim %d comes after end dim %d", s + 1, e + 1);
+  if (t->ndim == 0) return lg_reshape(t, 1, (int64_t[]){1});
+  int64_t shape[LG_MAX_DIMS];
+  int k = 0;
+  for (int d = 0; d < s; d++) shape[k++] = t->shape[d];
+  int64_t merged = 1;
+  for (int d = s; d <= e; d++) merged *= t->shape[d];
+  shape[k++] = merged;
+  for (int d = e + 1; d < t->ndim; d++) shape[k++] = t->shape[d];
+  return lg_reshape(t, k, shape);
+}
+
+lg_tensor *lg_squeeze(lg_tensor *t, int dim) {
+  int64_t shape[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  int k = 0, only = -1;
+  if (dim != LG_ALL_DIMS && lg_wrap_dim(dim, t->ndim, &only)) return NULL;
+  for (int d = 0; d < t->ndim; d++) {
+    bool drop = t->shape[d] == 1 && (only < 0 || d == only);
+    if (drop) continue;
+    shape[k] = t->shape[d];
+    stride[k++] = t->stride[d];
+  }
+  return make_alias(t, &lg_op_squeeze, k, shape, stride, t->offset, NULL, 0);
+}
+
+lg_tensor *lg_unsqueeze(lg_tensor *t, int dim) {
+  int d0;
+  if (t->ndim >= LG_MAX_DIMS) return lg_fail("tensor already has %d dims", LG_MAX_DIMS);
+  if (lg_wrap_dim(dim, t->ndim + 1, &d0)) return NULL;
+  int64_t shape[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  for (int d = 0, k = 0; d <= t->ndim; d++) {
+    if (d == d0) {
+      shape[d] = 1;
+      stride[d] = d < t->ndim ? t->stride[d] * t->shape[d] : 1;
+    } else {
+      shape[d] = t->shape[k];
+      stride[d] = t->stride[k++];
+    }
+  }
+  return make_alias(t, &lg_op_unsqueeze, t->ndim + 1, shape, stride, t->offset, NULL, 0);
+}
+
+lg_tensor *lg_permute(lg_tensor *t, const int *dims) {
+  int64_t shape[LG_MAX_DIMS], stride[LG_MAX_DIMS], inverse[LG_MAX_DIMS];
+  bool seen[LG_MAX_DIMS] = {false};
+  for (int d = 0; d < t->ndim; d++) {
+    int src;
+    if (lg_wrap_dim(dims[d], t->ndim, &src)) return NULL;
+    if (seen[src]) return lg_fail("dim %d repeated in permutation", src + 1);
+    seen[src] = true;
+    shape[d] = t->shape[src];
+    stride[d] = t->stride[src];
+    inverse[src] = d;
+  }
+  return make_alias(t, &lg_op_permute, t->ndim, shape, stride, t->offset, inverse, t->ndim);
+}
+
+static int permute_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  int dims[LG_MAX_DIMS];
+  for (int d = 0; d < g->ndim; d++) dims[d] = (int)n->i[d];
+  return (gin[0] = lg_permute(g, dims)) ? 0 : -1;
+}
+LG_DEFINE_OP(permute);
+
+lg_tensor *lg_transpose(lg_tensor *t, int d0, int d1) {
+  int a, b;
+  int nd = t->ndim > 0 ? t->ndim : 1;
+  if (lg_wrap_dim(d0, nd, &a) || lg_wrap_dim(d1, nd, &b)) return NULL;
+  if (t->ndim == 0) return make_alias(t, NULL, 0, NULL, NULL, t->offset, NULL, 0);
+  int64_t shape[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  memcpy(shape, t->shape, sizeof shape);
+  memcpy(stride, t->stride, sizeof stride);
+  shape[a] = t->shape[b];
+  shape[b] = t->shape[a];
+  stride[a] = t->stride[b];
+  stride[b] = t->stride[a];
+  int64_t params[2] = {a, b};
+  return make_alias(t, &lg_op_transpose, t->ndim, shape, stride, t->offset, params, 2);
+}
+
+static int transpose_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  return (gin[0] = lg_transpose(g, (int)n->i[0], (int)n->i[1])) ? 0 : -1;
+}
+LG_DEFINE_OP(transpose);
+
+lg_tensor *lg_slice(lg_tensor *t, int dim, int64_t start, int64_t stop, int64_t step) {
+  int d;
+  if (lg_wrap_dim(dim, t->ndim, &d)) return NULL;
+  if (t->ndim == 0) return lg_fail("cannot slice a 0-d tensor");
+  if (step <= 0) return lg_fail("slice step must be positive, got %lld", (long long)step);
+  int64_t size = t->shape[d];
+  if (start < 0 || stop > size || start > stop)
+    return lg_fail("range [%lld, %lld) out of bounds for dim %d of size %lld", (long long)start + 1,
+                   (long long)stop + 1, d + 1, (long long)size);
+  int64_t shape[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  memcpy(shape, t->shape, sizeof shape);
+  memcpy(stride, t->stride, sizeof stride);
+  shape[d] = (stop - start + step - 1) / step;
+  stride[d] = t->stride[d] * step;
+  int64_t params[4] = {d, start, stop, step};
+  return make_alias(t, &lg_op_slice, t->ndim, shape, stride, t->offset + start * t->stride[d],
+                    params, 4);
+}
+
+lg_tensor *lg_narrow(lg_tensor *t, int dim, int64_t start, int64_t length) {
+  if (length < 0) return lg_fail("negative length %lld", (long long)length);
+  return lg_slice(t, dim, start, start + length, 1);
+}
+
+/* The gradient of taking part of x: zeros of x's shape with g written into that part. */
+static lg_tensor *scatter_into_zeros(const lg_edge *e, lg_tensor *g, int dim, int64_t start,
+                                     int64_t stop, int64_t step, bool select) {
+  lg_tensor *z = lg_zeros(e->ndim, e->shape, g->dtype);
+  if (!z) return NULL;
+  lg_tensor *part = select ? lg_select(z, dim, start) : lg_slice(z, dim, start, stop, step);
+  int rc = part ? lg_copy(part, g) : -1;
+  lg_release(part);
+  if (rc) {
+    lg_release(z);
+    return NULL;
+  }
+  return z;
+}
+
+static int slice_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = scatter_into_zeros(&n->inputs[0], g, (int)n->i[0], n->i[1], n->i[2], n->i[3], false);
+  return gin[0] ? 0 : -1;
+}
+LG_DEFINE_OP(slice);
+
+lg_tensor *lg_select(lg_tensor *t, int dim, int64_t index) {
+  int d;
+  if (t->ndim == 0) return lg_fail("cannot select from a 0-d tensor");
+  if (lg_wrap_dim(dim, t->ndim, &d)) return NULL;
+  if (index < 0) index += t->shape[d];
+  if (index < 0 || index >= t->shape[d])
+    return lg_fail("index %lld out of range for dim %d of size %lld", (long long)index + 1, d + 1,
+                   (long long)t->shape[d]);
+  int64_t shape[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  for (int s = 0, k = 0; s < t->ndim; s++) {
+    if (s == d) continue;
+    shape[k] = t->shape[s];
+    stride[k++] = t->stride[s];
+  }
+  int64_t params[2] = {d, index};
+  return make_alias(t, &lg_op_select, t->ndim - 1, shape, stride, t->offset + index * t->stride[d],
+                    params, 2);
+}
+
+static int select_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = scatter_into_zeros(&n->inputs[0], g, (int)n->i[0], n->i[1], 0, 0, true);
+  return gin[0] ? 0 : -1;
+}
+LG_DEFINE_OP(select);
+
+lg_tensor *lg_expand(lg_tensor *t, int ndim, const int64_t *shape) {
+  char b[96];
+  if (ndim < t->ndim || ndim > LG_MAX_DIMS)
+    return lg_fail("cannot expand %s to %d dims", lg_shape_str(t, b, sizeof b), ndim);
+  int64_t s[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  int lead = ndim - t->ndim;
+  for (int d = 0; d < ndim; d++) {
+    int td = d - lead;
+    int64_t have = td >= 0 ? t->shape[td] : 1;
+    s[d] = shape[d] == -1 ? have : shape[d];
+    if (shape[d] == -1 && td < 0) return lg_fail("-1 is not allowed for a new leading dim");
+    if (have != s[d] && have != 1)
+      return lg_fail("cannot expand size %lld to %lld in dim %d", (long long)have, (long long)s[d], d + 1);
+    if (s[d] < 0) return lg_fail("invalid size %lld", (long long)s[d]);
+    stride[d] = (td < 0 || have != s[d]) ? 0 : t->stride[td];
+  }
+  return make_alias(t, &lg_op_expand, ndim, s, stride, t->offset, NULL, 0);
+}
+
+/* The engine sums gradients back to the input's shape (it does that for any
+ * broadcast), so expand's rule only passes g through. */
+static int pass_through(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  (void)n;
+  lg_retain(g);
+  gin[0] = g;
+  return 0;
+}
+#define expand_backward pass_through
+#define contiguous_backward pass_through
+#define clone_backward pass_through
+LG_DEFINE_OP(expand);
+LG_DEFINE_OP(contiguous);
+LG_DEFINE_OP(clone);
+
+/* ---- copies ---------------------------------------------------------------- */
+
+static lg_tensor *copy_as(lg_tensor *t, lg_dtype dtype, const lg_op_info *op) {
+  lg_tensor *out = lg_new_like_shape(t->ndim, t->shape, dtype);
+  if (!out) return NULL;
+  if (lg_copy(out, t)) {
+    lg_release(out);
+    return NULL;
+  }
+  lg_tensor *in[1] = {t};
+  if (lg_is_float(dtype) && lg_should_record(in, 1) && !lg_record(op, out, in, 1)) {
+    lg_release(out);
+    return NULL;
+  }
+  return out;
+}
+
+lg_tensor *lg_clone(lg_tensor *t) { return copy_as(t, t->dtype, &lg_op_clone); }
+
+lg_tensor *lg_contiguous(lg_tensor *t) {
+  if (lg_is_contiguous(t)) {
+    lg_retain(t);
+    return t;
+  }
+  return copy_as(t, t->dtype, &lg_op_contiguous);
+}
+
+lg_tensor *lg_to_dtype(lg_tensor *t, lg_dtype dtype) {
+  if (t->dtype == dtype) {
+    lg_retain(t);
+    return t;
+  }
+  return copy_as(t, dtype, &lg_op_to_dtype);
+}
+
+static int to_dtype_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  return (gin[0] = lg_to_dtype(g, n->inputs[0].dtype)) ? 0 : -1;
+}
+LG_DEFINE_OP(to_dtype);
