@@ -7,6 +7,10 @@ for name, fn in pairs(core) do lg[name] = fn end
 
 local Tensor = core.Tensor
 lg.Tensor = Tensor
+core.metatable.__tostring = require 'lunagrad.format'
+
+local io_api = require 'lunagrad.io'
+lg.save, lg.load = io_api.save, io_api.load
 
 --- Runs fn(...) with gradient recording off, restoring the mode even on error.
 function lg.no_grad(fn, ...)
