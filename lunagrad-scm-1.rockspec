@@ -19,13 +19,38 @@ build = {
   modules = {
     ["lunagrad.core"] = {
       sources = {
-        -- every file of src/ and src/ops/ (spec/rockspec_spec.lua checks the list)
+        "src/lg_autograd.c",
+        "src/lg_blas.c",
+        "src/lg_error.c",
+        "src/lg_iter.c",
+        "src/lg_storage.c",
+        "src/lg_tensor.c",
+        "src/lua_conv.c",
+        "src/lua_core.c",
+        "src/lua_create.c",
+        "src/lua_io.c",
+        "src/lua_linalg.c",
+        "src/lua_math.c",
+        "src/lua_nn.c",
+        "src/lua_reduce.c",
+        "src/lua_tensor.c",
+        "src/ops/elementwise.c",
+        "src/ops/grl.c",
+        "src/ops/reduce.c",
+        "src/ops/views.c",
       },
-      libraries = { "openblas", "m", "gomp" },
+      libraries = { "openblas", "m" },
       defines = { "_DEFAULT_SOURCE" },
       incdirs = { "$(OPENBLAS_INCDIR)" },
       libdirs = { "$(OPENBLAS_LIBDIR)" },
     },
+    -- lua modules
     ["lunagrad"] = "lua/lunagrad/init.lua",
+    ["lunagrad.format"] = "lua/lunagrad/format.lua",
+    ["lunagrad.io"] = "lua/lunagrad/io.lua",
+    ["lunagrad.json"] = "lua/lunagrad/json.lua",
+  },
+  install = {
+    bin = { lunagrad = "bin/lunagrad" },
   },
 }
