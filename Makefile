@@ -8,7 +8,7 @@ WARN    := -std=c11 -Wall -Wextra -Wno-unknown-pragmas
 DEFS    := -D_DEFAULT_SOURCE
 PKGS    := lua5.4 openblas
 INCS    := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/lua5.4)
-LIBS    := -lopenblas -lm
+LIBS    := -lopenblas -lz -lm
 OMP     := -fopenmp
 
 SRCS    := $(wildcard src/*.c src/ops/*.c)
@@ -18,12 +18,12 @@ OUT     := $(BUILD)/lunagrad/core.so
 SPECS   ?= spec
 ASAN_OUT:= $(BUILD)-asan/lunagrad/core.so
 
-DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1g-dev
+DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1g-dev libstb-dev
 
 BUSTED  := busted --lua=lua5.4
 LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/?.so;;'
 
-.PHONY: all deps test sanitize demo clean
+.PHONY: all deps test sanitize demo data clean
 
 all: $(OUT)
 
@@ -64,6 +64,11 @@ sanitize: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	$(LUAENV) lua5.4 examples/two_moons_dann.lua
+
+# Fetches MNIST digits and natural photos, builds the MNIST-M cache under data/.
+data: deps
+	@$(MAKE) --no-print-directory all
+	$(LUAENV) lua5.4 tools/make_data.lua
 
 clean:
 	rm -rf build build-asan

@@ -53,6 +53,23 @@ static void collapse(iter_plan *p) {
   memcpy(p->stride, stride, sizeof stride);
 }
 
+/* One piece = `chunk` elements of one innermost row. */
+static void run_piece(const iter_plan *p, const size_t *esize, const int64_t *istride, int64_t piece,
+                      int64_t pieces_per_row, int64_t chunk, lg_row_kernel kernel, void *ctx) {
+  int inner = p->ndim - 1;
+  int64_t n = p->shape[inner];
+  int64_t row = piece / pieces_per_row, start = (piece % pieces_per_row) * chunk;
+  int64_t len = n - start < chunk ? n - start : chunk;
+  char *ptr[LG_ITER_MAX_OPS];
+  for (int k = 0; k < p->nops; k++) ptr[k] = p->base[k] + (int64_t)esize[k] * start * istride[k];
+  for (int d = inner - 1; d >= 0; d--) {
+    int64_t i = row % p->shape[d];
+    row /= p->shape[d];
+    for (int k = 0; k < p->nops; k++) ptr[k] += (int64_t)esize[k] * i * p->stride[k][d];
+  }
+  kernel(len, ptr, istride, ctx);
+}
+
 void lg_iterate(int nops, lg_tensor *const *ops, const int64_t strides[][LG_MAX_DIMS], int ndim,
                 const int64_t *shape, lg_row_kernel kernel, void *ctx, bool parallel) {
   iter_plan p = {.nops = nops, .ndim = ndim};
@@ -76,18 +93,12 @@ void lg_iterate(int nops, lg_tensor *const *ops, const int64_t strides[][LG_MAX_
   if (parallel && rows == 1 && n >= 2 * LG_PARALLEL_GRAIN) chunk = LG_PARALLEL_GRAIN;
   int64_t pieces_per_row = (n + chunk - 1) / chunk, pieces = rows * pieces_per_row;
   bool threaded = parallel && total >= LG_PARALLEL_GRAIN && pieces > 1;
-#pragma omp parallel for schedule(static) if (threaded)
-  for (int64_t piece = 0; piece < pieces; piece++) {
-    int64_t row = piece / pieces_per_row, start = (piece % pieces_per_row) * chunk;
-    int64_t len = n - start < chunk ? n - start : chunk;
-    char *ptr[LG_ITER_MAX_OPS];
-    int64_t rem = row;
-    for (int k = 0; k < nops; k++) ptr[k] = p.base[k] + (int64_t)esize[k] * start * istride[k];
-    for (int d = inner - 1; d >= 0; d--) {
-      int64_t i = rem % p.shape[d];
-      rem /= p.shape[d];
-      for (int k = 0; k < nops; k++) ptr[k] += (int64_t)esize[k] * i * p.stride[k][d];
-    }
-    kernel(len, ptr, istride, ctx);
+  if (!threaded) { /* no OpenMP region at all: entering one costs more than small ops */
+    for (int64_t piece = 0; piece < pieces; piece++)
+      run_piece(&p, esize, istride, piece, pieces_per_row, chunk, kernel, ctx);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (int64_t piece = 0; piece < pieces; piece++)
+    run_piece(&p, esize, istride, piece, pieces_per_row, chunk, kernel, ctx);
 }

@@ -37,6 +37,9 @@ static int size_class(size_t n, size_t *capacity) {
   return (k - 6) * 4 + (int)(m - 4);
 }
 
+/* aligned_alloc wants a size that is a multiple of the alignment. */
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
 lg_storage *lg_storage_new(size_t nbytes) {
   lg_storage *s = malloc(sizeof *s);
   if (!s) return lg_fail("out of memory allocating a storage");
@@ -49,9 +52,9 @@ lg_storage *lg_storage_new(size_t nbytes) {
     data = c->data;
     free(c);
     pool.cached_bytes -= capacity;
-  } else if (capacity < nbytes || !(data = aligned_alloc(64, capacity))) {
+  } else if (capacity < nbytes || !(data = aligned_alloc(64, round64(capacity)))) {
     lg_empty_cache();
-    data = capacity >= nbytes ? aligned_alloc(64, capacity) : NULL;
+    data = capacity >= nbytes ? aligned_alloc(64, round64(capacity)) : NULL;
     if (!data) {
       free(s);
       return lg_fail("out of memory allocating %zu bytes", nbytes);

@@ -145,17 +145,21 @@ double lg_item(const lg_tensor *t) { return read_at(t, t->offset); }
 static int check_shape(int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > LG_MAX_DIMS)
     return lg_failed("%d dims requested, at most %d are supported", ndim, LG_MAX_DIMS);
-  double total = 1;
+  double total = 1, extent = 1; /* extent ignores 0 sizes: the strides must fit too */
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0) return lg_failed("negative size %lld in dim %d", (long long)shape[d], d + 1);
     total *= (double)shape[d];
+    extent *= shape[d] > 0 ? (double)shape[d] : 1;
   }
-  if (total * 8 > 1e15) return lg_failed("shape of %.0f elements is too large to allocate", total);
+  if (total * 8 > 1e15 || extent > 1e18)
+    return lg_failed("shape of %.0f elements is too large to allocate", total > 0 ? total : extent);
   return 0;
 }
 
 lg_tensor *lg_new_like_shape(int ndim, const int64_t *shape, lg_dtype dtype) {
   int64_t stride[LG_MAX_DIMS];
+  /* results of ops on huge expanded views land here: the byte count must not wrap */
+  if (check_shape(ndim, shape)) return NULL;
   lg_contiguous_strides(ndim, shape, stride);
   lg_storage *s = lg_storage_new((size_t)lg_shape_numel(ndim, shape) * lg_dtype_size(dtype));
   if (!s) return NULL;

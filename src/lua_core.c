@@ -1,11 +1,21 @@
 /* luaopen_lunagrad_core: builds the module from each binding file's functions.
  * The Tensor methods are also module functions: lg.exp(x) == x:exp(). */
+#include <unistd.h>
+
 #include "lua_lunagrad.h"
 
 int luaopen_lunagrad_core(lua_State *L);
 
+/* isatty(fd): is this stream a terminal? (progress bars redraw only there) */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
 int luaopen_lunagrad_core(lua_State *L) {
   lua_newtable(L);
+  lua_pushcfunction(L, l_isatty);
+  lua_setfield(L, -2, "isatty");
   lgL_open_tensor(L);
   lgL_open_create(L);
   lgL_open_math(L);
@@ -14,6 +24,8 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_conv(L);
   lgL_open_nn(L);
   lgL_open_io(L);
+  lgL_open_data(L);
+  lgL_open_da(L);
   /* copy the methods into the module table */
   lua_getfield(L, -1, "Tensor");
   lua_pushnil(L);

@@ -1,7 +1,19 @@
 /* lunagrad.core functions that make tensors or touch global state:
  * creation, random seeds, memory statistics, grad mode, threads. */
+#include <math.h>
+
 #include "lg_internal.h"
 #include "lua_lunagrad.h"
+
+/* An integer argument (an integral float such as 1e4 counts), with a lunagrad error. */
+static lua_Integer int_arg(lua_State *L, int idx, const char *fn, const char *what) {
+  int ok = 0;
+  lua_Integer v = lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &ok) : 0;
+  if (!ok)
+    luaL_error(L, "lunagrad.%s: %s must be an integer, got %s", fn, what,
+               lua_type(L, idx) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, idx));
+  return v;
+}
 
 /* zeros/ones/empty(shape... [, opts]) */
 static int create(lua_State *L, const char *fn, lg_tensor *(*make)(int, const int64_t *, lg_dtype)) {
@@ -38,6 +50,8 @@ static int l_full(lua_State *L) {
     value_idx++;
   }
   double v = lgL_number(L, value_idx, "full", "fill value");
+  if (!lua_isnoneornil(L, value_idx + 1) && lua_type(L, value_idx + 1) != LUA_TTABLE)
+    return luaL_error(L, "lunagrad.full: options must be a table, got %s", luaL_typename(L, value_idx + 1));
   lg_dtype dtype = lgL_optdtype(L, value_idx + 1, LG_F32, "full");
   lgL_push(L, lg_full(nd, shape, v, dtype), "full");
   if (lgL_optbool(L, value_idx + 1, "requires_grad", false) && lg_set_requires_grad(lgL_test(L, -1), true))
@@ -62,8 +76,9 @@ static int l_arange(lua_State *L) {
 }
 
 static int l_randperm(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  if (n < 0 || n > ((lua_Integer)1 << 40)) return luaL_error(L, "lunagrad.randperm: invalid n %d", (int)n);
+  lua_Integer n = int_arg(L, 1, "randperm", "n");
+  if (n < 0 || n > ((lua_Integer)1 << 40))
+    return luaL_error(L, "lunagrad.randperm: n must be in 0..2^40, got %I", n);
   /* 1-based like every index in the Lua API */
   lg_tensor *p = lg_randperm(n), *one_based = p ? lg_add_scalar(p, 1) : NULL;
   lg_release(p);
@@ -71,7 +86,7 @@ static int l_randperm(lua_State *L) {
 }
 
 static int l_manual_seed(lua_State *L) {
-  lg_manual_seed((uint64_t)luaL_checkinteger(L, 1));
+  lg_manual_seed((uint64_t)int_arg(L, 1, "manual_seed", "seed"));
   return 0;
 }
 
@@ -111,8 +126,9 @@ static int l_is_grad_enabled(lua_State *L) {
 }
 
 static int l_set_num_threads(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  if (n < 1 || n > 256) return luaL_error(L, "lunagrad.set_num_threads: n must be in 1..256, got %d", (int)n);
+  lua_Integer n = int_arg(L, 1, "set_num_threads", "n");
+  if (n < 1 || n > 256)
+    return luaL_error(L, "lunagrad.set_num_threads: n must be in 1..256, got %I", n);
   lg_set_num_threads((int)n);
   return 0;
 }

@@ -1,8 +1,106 @@
-/* Binding of matmul, cat, stack, index. */
-#include "lg_internal.h"
+/* Binding of matmul, cat, stack and index (1-based indices, converted here). */
+#include <limits.h>
+
 #include "lua_lunagrad.h"
 
+/* x:matmul(y) / lunagrad.matmul(a, b); b may be a number table like other ops. */
+static int l_matmul(lua_State *L) {
+  lg_tensor *a = lgL_check(L, 1, "matmul");
+  lua_settop(L, 2);
+  lg_tensor *b = lgL_totensor(L, 2, "matmul", a->dtype);
+  return lgL_push(L, lg_matmul(a, b), "matmul");
+}
+
+/* The tensors of the list at idx 1, in a userdata array the GC owns (the list
+ * keeps the tensors alive during the call). */
+static lg_tensor **tensor_list(lua_State *L, const char *fn, int *n) {
+  lua_settop(L, 2); /* the array goes to index 3 */
+  if (lua_type(L, 1) != LUA_TTABLE)
+    luaL_error(L, "lunagrad.%s: bad argument #1 (list of tensors expected, got %s)", fn,
+               luaL_typename(L, 1));
+  lua_Integer len = (lua_Integer)lua_rawlen(L, 1);
+  if (len == 0) luaL_error(L, "lunagrad.%s: expected a non-empty list of tensors", fn);
+  if (len > INT_MAX / 2) luaL_error(L, "lunagrad.%s: list of %d tensors is too long", fn, (int)len);
+  lg_tensor **ts = lua_newuserdatauv(L, (size_t)len * sizeof *ts, 0);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_rawgeti(L, 1, i);
+    if (!(ts[i - 1] = lgL_test(L, -1))) {
+      if (luaL_testudata(L, -1, LGL_TENSOR)) lgL_check(L, -1, fn); /* released: raises */
+      luaL_error(L, "lunagrad.%s: list element %d is a %s, expected a Tensor", fn, (int)i,
+                 luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+  }
+  *n = (int)len;
+  return ts;
+}
+
+/* lunagrad.cat(list [, d = 1]) */
+static int l_cat(lua_State *L) {
+  int n;
+  lg_tensor **ts = tensor_list(L, "cat", &n);
+  int d = lgL_optdim(L, 2, ts[0]->ndim, "cat", 0);
+  return lgL_push(L, lg_cat(ts, n, d), "cat");
+}
+
+/* lunagrad.stack(list [, d = 1]); d may be ndim + 1 (a new last dim). */
+static int l_stack(lua_State *L) {
+  int n;
+  lg_tensor **ts = tensor_list(L, "stack", &n);
+  int d = lgL_optdim(L, 2, ts[0]->ndim + 1, "stack", 0);
+  return lgL_push(L, lg_stack(ts, n, d), "stack");
+}
+
+/* x:index(d, idx): idx an int64 tensor or a table of 1-based integers. */
+static int l_index(lua_State *L) {
+  lg_tensor *t = lgL_check(L, 1, "index");
+  if (t->ndim == 0) return luaL_error(L, "lunagrad.index: cannot index a 0-d tensor");
+  int d = lgL_dim(L, 2, t->ndim, "index");
+  int64_t size = t->shape[d], n;
+  lg_tensor *given = lgL_test(L, 3);
+  const int64_t *gp = NULL;
+  int64_t gstep = 0;
+  if (given) {
+    if (given->dtype != LG_I64)
+      return luaL_error(L, "lunagrad.index: index tensor must be int64, got %s (use :long())",
+                        lg_dtype_name(given->dtype));
+    if (given->ndim > 1)
+      return luaL_error(L, "lunagrad.index: index tensor must be 1-d, got %d dims", given->ndim);
+    n = lg_numel(given);
+    gp = lg_data_ptr(given);
+    gstep = given->ndim ? given->stride[0] : 0;
+  } else if (lua_type(L, 3) == LUA_TTABLE) {
+    n = (int64_t)lua_rawlen(L, 3);
+  } else {
+    if (luaL_testudata(L, 3, LGL_TENSOR)) lgL_check(L, 3, "index"); /* released: raises */
+    return luaL_error(L, "lunagrad.index: indices must be an int64 tensor or a table of integers, got %s",
+                      luaL_typename(L, 3));
+  }
+  lgL_push(L, lg_empty(1, &n, LG_I64), "index"); /* 0-based copy, owned by the GC */
+  int64_t *zp = lg_data_ptr(lgL_test(L, -1));
+  for (int64_t j = 0; j < n; j++) {
+    lua_Integer v;
+    if (gp) {
+      v = (lua_Integer)gp[j * gstep];
+    } else {
+      int isint;
+      lua_rawgeti(L, 3, (lua_Integer)j + 1);
+      v = lua_tointegerx(L, -1, &isint);
+      if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+        return luaL_error(L, "lunagrad.index: index table holds a %s at position %d, expected an integer",
+                          lua_type(L, -1) == LUA_TNUMBER ? "fraction" : luaL_typename(L, -1), (int)j + 1);
+      lua_pop(L, 1);
+    }
+    if (v < 1 || v > size)
+      return luaL_error(L, "lunagrad.index: index %I out of range for dim %d of size %I",
+                        v, d + 1, (lua_Integer)size);
+    zp[j] = (int64_t)v - 1;
+  }
+  return lgL_push(L, lg_index_select(t, d, lgL_test(L, -1)), "index");
+}
+
 void lgL_open_linalg(lua_State *L) {
-  static const luaL_Reg fns[] = {{NULL, NULL}};
+  static const luaL_Reg fns[] = {{"matmul", l_matmul}, {"cat", l_cat}, {"stack", l_stack},
+                                 {"index", l_index}, {NULL, NULL}};
   lgL_register_methods(L, fns);
 }

@@ -1,8 +1,145 @@
-/* Binding of linear, batch_norm, dropout and the losses. */
+/* Binding of linear, batch_norm, dropout and the losses.
+ *
+ * Class targets arrive 1-based (an int64 tensor, a float tensor of whole
+ * numbers or a Lua list) and leave for the core 0-based; the core reports an
+ * out-of-range target 1-based again, so messages use the numbers users wrote. */
+#include <math.h>
+#include <string.h>
+
 #include "lg_internal.h"
 #include "lua_lunagrad.h"
 
+static lg_tensor *opt_tensor(lua_State *L, int idx, const char *fn) {
+  return lua_isnoneornil(L, idx) ? NULL : lgL_check(L, idx, fn);
+}
+
+/* lunagrad.linear(x, w [, b]) */
+static int l_linear(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "linear"), *w = lgL_check(L, 2, "linear");
+  return lgL_push(L, lg_linear(x, w, opt_tensor(L, 3, "linear")), "linear");
+}
+
+static bool opt_boolean(lua_State *L, int idx, const char *fn, const char *what, bool def) {
+  if (lua_isnoneornil(L, idx)) return def;
+  if (!lua_isboolean(L, idx))
+    luaL_error(L, "lunagrad.%s: %s must be a boolean, got %s", fn, what, luaL_typename(L, idx));
+  return lua_toboolean(L, idx);
+}
+
+static double opt_number(lua_State *L, int idx, const char *fn, const char *what, double def) {
+  return lua_isnoneornil(L, idx) ? def : lgL_number(L, idx, fn, what);
+}
+
+/* lunagrad.batch_norm(x, running_mean|nil, running_var|nil, weight|nil, bias|nil,
+ *                     training=false, momentum=0.1, eps=1e-5) */
+static int l_batch_norm(lua_State *L) {
+  const char *fn = "batch_norm";
+  lg_tensor *x = lgL_check(L, 1, fn);
+  lg_tensor *rm = opt_tensor(L, 2, fn), *rv = opt_tensor(L, 3, fn);
+  lg_tensor *w = opt_tensor(L, 4, fn), *b = opt_tensor(L, 5, fn);
+  bool training = opt_boolean(L, 6, fn, "training", false);
+  double momentum = opt_number(L, 7, fn, "momentum", 0.1), eps = opt_number(L, 8, fn, "eps", 1e-5);
+  return lgL_push(L, lg_batch_norm(x, rm, rv, w, b, training, momentum, eps), fn);
+}
+
+/* lunagrad.dropout(x, p=0.5, training=true) */
+static int l_dropout(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "dropout");
+  double p = opt_number(L, 2, "dropout", "p", 0.5);
+  bool training = opt_boolean(L, 3, "dropout", "training", true);
+  return lgL_push(L, lg_dropout(x, p, training), "dropout");
+}
+
+/* 'mean' (default) | 'sum' | 'none', as a string or a {reduction=} table. */
+static lg_reduction reduction_arg(lua_State *L, int idx, const char *fn) {
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    lua_getfield(L, idx, "reduction");
+    lua_replace(L, idx);
+  }
+  if (lua_isnoneornil(L, idx)) return LG_REDUCE_MEAN;
+  const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+  if (s && strcmp(s, "mean") == 0) return LG_REDUCE_MEAN;
+  if (s && strcmp(s, "sum") == 0) return LG_REDUCE_SUM;
+  if (s && strcmp(s, "none") == 0) return LG_REDUCE_NONE;
+  if (s) luaL_error(L, "lunagrad.%s: reduction must be 'mean', 'sum' or 'none', got '%s'", fn, s);
+  return luaL_error(L, "lunagrad.%s: reduction must be 'mean', 'sum' or 'none', got %s", fn,
+                    luaL_typename(L, idx));
+}
+
+/* The 1-based class labels at idx as a 0-based int64 tensor (left on the stack
+ * in place of the argument, so the GC owns it). */
+static lg_tensor *class_target(lua_State *L, int idx, const char *fn) {
+  lg_tensor *t = lgL_test(L, idx);
+  if (!t) {
+    if (lua_type(L, idx) != LUA_TTABLE)
+      luaL_error(L, "lunagrad.%s: target must be a tensor or a list of class labels, got %s", fn,
+                 luaL_typename(L, idx));
+    t = lgL_totensor(L, idx, fn, LG_F64);
+  }
+  lg_tensor *src = lg_contiguous(t);
+  if (!src) lgL_raise(L, fn);
+  lgL_push(L, src, fn); /* GC-owned while we read it */
+  lg_tensor *out = lg_new_like_shape(src->ndim, src->shape, LG_I64);
+  if (!out) lgL_raise(L, fn);
+  lgL_push(L, out, fn);
+  int64_t n = lg_numel(src), *o = lg_data_ptr(out);
+  const void *p = lg_data_ptr(src);
+  for (int64_t i = 0; i < n; i++) {
+    if (src->dtype == LG_I64) {
+      o[i] = ((const int64_t *)p)[i] - 1;
+      continue;
+    }
+    double v = src->dtype == LG_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
+    if (!(v == floor(v)) || fabs(v) > 9.0e15)
+      luaL_error(L, "lunagrad.%s: target must hold whole class labels, got %f", fn, (lua_Number)v);
+    o[i] = (int64_t)v - 1;
+  }
+  lua_replace(L, idx);
+  lua_pop(L, 1);
+  return out;
+}
+
+/* lunagrad.nll_loss(logp, target, reduction) */
+static int l_nll_loss(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "nll_loss");
+  lg_reduction r = reduction_arg(L, 3, "nll_loss");
+  lg_tensor *t = class_target(L, 2, "nll_loss");
+  return lgL_push(L, lg_nll_loss(x, t, r), "nll_loss");
+}
+
+/* lunagrad.cross_entropy(logits, target, reduction) */
+static int l_cross_entropy(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "cross_entropy");
+  lg_reduction r = reduction_arg(L, 3, "cross_entropy");
+  lg_tensor *t = class_target(L, 2, "cross_entropy");
+  return lgL_push(L, lg_cross_entropy(x, t, r), "cross_entropy");
+}
+
+/* lunagrad.binary_cross_entropy_with_logits(logits, target, reduction) */
+static int l_bce_with_logits(lua_State *L) {
+  const char *fn = "binary_cross_entropy_with_logits";
+  lg_tensor *x = lgL_check(L, 1, fn);
+  lg_reduction r = reduction_arg(L, 3, fn);
+  lg_tensor *t = lgL_totensor(L, 2, fn, x->dtype);
+  return lgL_push(L, lg_bce_with_logits(x, t, r), fn);
+}
+
+/* lunagrad.mse_loss(a, b, reduction) */
+static int l_mse_loss(lua_State *L) {
+  lg_tensor *a = lgL_check(L, 1, "mse_loss");
+  lg_reduction r = reduction_arg(L, 3, "mse_loss");
+  lg_tensor *b = lgL_totensor(L, 2, "mse_loss", a->dtype);
+  return lgL_push(L, lg_mse_loss(a, b, r), "mse_loss");
+}
+
 void lgL_open_nn(lua_State *L) {
-  static const luaL_Reg fns[] = {{NULL, NULL}};
+  static const luaL_Reg fns[] = {{"linear", l_linear},
+                                 {"batch_norm", l_batch_norm},
+                                 {"dropout", l_dropout},
+                                 {"nll_loss", l_nll_loss},
+                                 {"cross_entropy", l_cross_entropy},
+                                 {"binary_cross_entropy_with_logits", l_bce_with_logits},
+                                 {"mse_loss", l_mse_loss},
+                                 {NULL, NULL}};
   lgL_register_methods(L, fns);
 }

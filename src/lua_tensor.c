@@ -1,4 +1,6 @@
 /* The Tensor userdata: lifetime, conversion, properties, metamethods, views. */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
+#include <dlfcn.h>
 #include <math.h>
 #include <string.h>
 
@@ -32,11 +34,27 @@ int lgL_raise(lua_State *L, const char *fn) { return luaL_error(L, "lunagrad.%s:
 /* Lua's GC sees only the small userdata; tell it about the C memory behind it
  * in steps, so garbage tensors are collected as fast as they are made. */
 static void report_to_gc(lua_State *L) {
-  static size_t pending;
-  pending += lg_take_allocated_bytes() + sizeof(lg_tensor);
+  static size_t pending, since_full, full_after = (size_t)16 << 20;
+  size_t bytes = lg_take_allocated_bytes() + sizeof(lg_tensor);
+  pending += bytes;
+  since_full += bytes;
   if (pending >= 64 * 1024) {
     lua_gc(L, LUA_GCSTEP, (int)(pending / 1024));
     pending = 0;
+  }
+  /* Steps alone fail in generational mode (the lua5.4 interpreter's default):
+   * there a step is a minor collection, a tensor that survived two of them is
+   * old, and old garbage waits for a major collection that the small userdata
+   * hardly ever trigger (a 1024x1024 loop reached 4 GB). So after allocating
+   * as much as was live (at least 16 MiB and 4x the Lua heap, which keeps the
+   * cost of a full collection amortised), collect fully. */
+  if (since_full >= full_after) {
+    lua_gc(L, LUA_GCCOLLECT);
+    since_full = 0;
+    size_t live = (size_t)lg_memory().live_bytes, heap = (size_t)lua_gc(L, LUA_GCCOUNT) * 1024;
+    full_after = (size_t)16 << 20;
+    if (full_after < live) full_after = live;
+    if (full_after < 4 * heap) full_after = 4 * heap;
   }
 }
 
@@ -51,7 +69,9 @@ int lgL_push(lua_State *L, lg_tensor *t, const char *fn) {
 }
 
 static int t_release(lua_State *L) { /* __gc and __close: safe twice */
-  tensor_ud *u = luaL_checkudata(L, 1, LGL_TENSOR);
+  tensor_ud *u = luaL_testudata(L, 1, LGL_TENSOR);
+  if (!u)
+    return luaL_error(L, "lunagrad.release: bad argument #1 (Tensor expected, got %s)", luaL_typename(L, 1));
   lg_release(u->t);
   u->t = NULL;
   return 0;
@@ -84,12 +104,24 @@ double lgL_number(lua_State *L, int idx, const char *fn, const char *what) {
   return v;
 }
 
-static int64_t shape_entry(lua_State *L, int idx, const char *fn) {
-  if (!lua_isinteger(L, idx))
-    luaL_error(L, "lunagrad.%s: sizes must be integers, got %s", fn,
+/* An integer argument; floats with an integral value count (1e4 is a float). */
+static lua_Integer int_arg(lua_State *L, int idx, const char *fn, const char *what) {
+  int ok = 0;
+  lua_Integer v = lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &ok) : 0;
+  if (!ok)
+    luaL_error(L, "lunagrad.%s: %s must be an integer, got %s", fn, what,
                lua_type(L, idx) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, idx));
-  lua_Integer v = lua_tointeger(L, idx);
-  if (v < -1) luaL_error(L, "lunagrad.%s: invalid size %d", fn, (int)v);
+  return v;
+}
+
+static int64_t shape_entry(lua_State *L, int idx, const char *fn) {
+  if (lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx) && !lua_tointegerx(L, idx, NULL)) {
+    double d = lua_tonumber(L, idx);
+    if (d == floor(d)) /* integral but beyond int64 (1e300): clearly too large */
+      luaL_error(L, "lunagrad.%s: size %g is too large", fn, d);
+  }
+  lua_Integer v = int_arg(L, idx, fn, "sizes");
+  if (v < -1) luaL_error(L, "lunagrad.%s: invalid size %I", fn, v);
   return v;
 }
 
@@ -281,7 +313,9 @@ static int t_newindex(lua_State *L) {
     if (lg_copy(s, v)) return lgL_raise(L, "newindex");
     return 0;
   }
-  const char *k = luaL_checkstring(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return luaL_error(L, "lunagrad.newindex: cannot set a Tensor at a %s key", luaL_typename(L, 2));
+  const char *k = lua_tostring(L, 2);
   if (strcmp(k, "requires_grad") == 0) {
     if (lg_set_requires_grad(t, lua_toboolean(L, 3))) return lgL_raise(L, "requires_grad");
   } else if (strcmp(k, "grad") == 0) {
@@ -459,7 +493,7 @@ static int t_narrow(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "narrow");
   int d = lgL_dim(L, 2, t->ndim, "narrow");
   int64_t start = index_arg(L, 3, t->shape[d], "narrow", "start", true);
-  lua_Integer len = luaL_checkinteger(L, 4);
+  lua_Integer len = int_arg(L, 4, "narrow", "length");
   if (len < 0 || start + len > t->shape[d])
     return luaL_error(L, "lunagrad.narrow: start %d with length %d exceeds size %d of dim %d",
                       (int)start + 1, (int)len, (int)t->shape[d], d + 1);
@@ -480,8 +514,9 @@ static int t_slice(lua_State *L) {
   if (t->ndim == 0) return luaL_error(L, "lunagrad.slice: cannot slice a 0-d tensor");
   int d = lgL_dim(L, 2, t->ndim, "slice");
   int64_t size = t->shape[d];
-  lua_Integer first = luaL_optinteger(L, 3, 1), last = luaL_optinteger(L, 4, -1);
-  lua_Integer step = luaL_optinteger(L, 5, 1);
+  lua_Integer first = lua_isnoneornil(L, 3) ? 1 : int_arg(L, 3, "slice", "first");
+  lua_Integer last = lua_isnoneornil(L, 4) ? -1 : int_arg(L, 4, "slice", "last");
+  lua_Integer step = lua_isnoneornil(L, 5) ? 1 : int_arg(L, 5, "slice", "step");
   if (step <= 0) return luaL_error(L, "lunagrad.slice: step must be positive, got %d", (int)step);
   if (first < 0) first += size + 1;
   if (last < 0) last += size + 1;
@@ -518,7 +553,9 @@ static int t_detach(lua_State *L) { return lgL_push(L, lg_detach(lgL_check(L, 1,
 static int t_to(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "to");
   lg_dtype d;
-  if (lg_dtype_from_name(luaL_checkstring(L, 2), &d)) return lgL_raise(L, "to");
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return luaL_error(L, "lunagrad.to: dtype must be a string, got %s", luaL_typename(L, 2));
+  if (lg_dtype_from_name(lua_tostring(L, 2), &d)) return lgL_raise(L, "to");
   return lgL_push(L, lg_to_dtype(t, d), "to");
 }
 
@@ -610,7 +647,17 @@ static const luaL_Reg methods[] = {
     {"requires_grad_", t_requires_grad_}, {"revgrad", t_revgrad}, {"release", t_release},
     {NULL, NULL}};
 
+/* lua_close() dlcloses this library; that also unloads libgomp while its idle
+ * worker threads still exist, and the process crashes at exit. Re-opening
+ * ourselves with RTLD_NODELETE keeps the library (and libgomp) loaded. */
+static void pin_library(void) {
+  Dl_info info;
+  if (dladdr((void *)pin_library, &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 void lgL_open_tensor(lua_State *L) {
+  pin_library();
   lua_newtable(L); /* the methods table, shared by all binding files */
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, METHODS);

@@ -165,3 +165,306 @@ static int mean_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return broadcast_back(n, g, gin, n->f[0]);
 }
 LG_DEFINE_OP(mean);
+
+/* ---- max / min ---------------------------------------------------------------
+ * Every kernel below sees its input as a contiguous [outer, len, inner] block,
+ * reducing (or normalising) over len. The first extreme wins ties; a NaN wins
+ * over numbers and the first NaN stays, as in PyTorch. */
+
+typedef struct {
+  int64_t outer, len, inner;
+} lg_blocks;
+
+/* The [outer, len, inner] split of shape at dim d (0-d tensors: all ones). */
+static lg_blocks split_at(int ndim, const int64_t *shape, int d) {
+  lg_blocks b = {1, 1, 1};
+  for (int k = 0; k < ndim; k++) {
+    if (k < d) b.outer *= shape[k];
+    else if (k == d) b.len = shape[k];
+    else b.inner *= shape[k];
+  }
+  return b;
+}
+
+/* A contiguous copy (or retained alias) recorded in no graph: kernels only read it. */
+static lg_tensor *contiguous_untracked(lg_tensor *a) {
+  bool was = lg_set_grad_enabled(false);
+  lg_tensor *c = lg_contiguous(a);
+  lg_set_grad_enabled(was);
+  return c;
+}
+
+#define LG_GT_FIRST(v, b, NUM) (!((v) <= (b)) && NUM(b))
+#define LG_LT_FIRST(v, b, NUM) (!((v) >= (b)) && NUM(b))
+#define LG_IS_NUM(b) ((b) == (b))
+#define LG_ALWAYS(b) 1
+
+/* extreme_<op>_<type>(x, val, idx, blocks, o0, o1): rows o0..o1 of the output.
+ * inner == 1 scans each row; otherwise whole rows of len are swept into the
+ * [inner] output, which reads memory in order. */
+#define DEFINE_EXTREME(NAME, T, BETTER, NUM)                                           \
+  static void NAME(const T *x, T *val, int64_t *idx, lg_blocks b, int64_t o0, int64_t o1) { \
+    for (int64_t o = o0; o < o1; o++) {                                                \
+      const T *p = x + o * b.len * b.inner;                                            \
+      if (b.inner == 1) {                                                              \
+        T best = p[0];                                                                 \
+        int64_t bi = 0;                                                                \
+        for (int64_t r = 1; r < b.len; r++)                                            \
+          if (BETTER(p[r], best, NUM)) best = p[r], bi = r;                            \
+        val[o] = best;                                                                 \
+        idx[o] = bi;                                                                   \
+        continue;                                                                      \
+      }                                                                                \
+      T *v = val + o * b.inner;                                                        \
+      int64_t *ix = idx + o * b.inner;                                                 \
+      for (int64_t j = 0; j < b.inner; j++) v[j] = p[j], ix[j] = 0;                    \
+      for (int64_t r = 1; r < b.len; r++) {                                            \
+        const T *q = p + r * b.inner;                                                  \
+        for (int64_t j = 0; j < b.inner; j++)                                          \
+          if (BETTER(q[j], v[j], NUM)) v[j] = q[j], ix[j] = r;                         \
+      }                                                                                \
+    }                                                                                  \
+  }
+
+DEFINE_EXTREME(extreme_max_f32, float, LG_GT_FIRST, LG_IS_NUM)
+DEFINE_EXTREME(extreme_max_f64, double, LG_GT_FIRST, LG_IS_NUM)
+DEFINE_EXTREME(extreme_max_i64, int64_t, LG_GT_FIRST, LG_ALWAYS)
+DEFINE_EXTREME(extreme_min_f32, float, LG_LT_FIRST, LG_IS_NUM)
+DEFINE_EXTREME(extreme_min_f64, double, LG_LT_FIRST, LG_IS_NUM)
+DEFINE_EXTREME(extreme_min_i64, int64_t, LG_LT_FIRST, LG_ALWAYS)
+
+static void run_extreme(lg_tensor *c, lg_tensor *val, lg_tensor *idx, lg_blocks b, bool is_max) {
+  const void *x = lg_data_ptr(c);
+  void *v = lg_data_ptr(val);
+  int64_t *ix = lg_data_ptr(idx);
+  bool threaded = b.outer > 1 && b.outer * b.len * b.inner >= LG_PARALLEL_GRAIN;
+  int64_t tasks = threaded ? (b.outer < 64 ? b.outer : 64) : 1;
+#pragma omp parallel for schedule(static) if (threaded)
+  for (int64_t t = 0; t < tasks; t++) {
+    int64_t o0 = b.outer * t / tasks, o1 = b.outer * (t + 1) / tasks;
+    switch (c->dtype * 2 + is_max) {
+    case LG_F32 * 2 + 1: extreme_max_f32(x, v, ix, b, o0, o1); break;
+    case LG_F64 * 2 + 1: extreme_max_f64(x, v, ix, b, o0, o1); break;
+    case LG_I64 * 2 + 1: extreme_max_i64(x, v, ix, b, o0, o1); break;
+    case LG_F32 * 2: extreme_min_f32(x, v, ix, b, o0, o1); break;
+    case LG_F64 * 2: extreme_min_f64(x, v, ix, b, o0, o1); break;
+    default: extreme_min_i64(x, v, ix, b, o0, o1); break;
+    }
+  }
+}
+
+static int extreme_dim(lg_tensor *a, int dim, bool keepdim, bool is_max, lg_tensor **values,
+                       lg_tensor **indices) {
+  char buf[96];
+  const char *what = is_max ? "max" : "min";
+  if (values) *values = NULL;
+  if (indices) *indices = NULL;
+  int d;
+  if (lg_wrap_dim(dim, a->ndim, &d)) return -1;
+  if (a->ndim > 0 && a->shape[d] == 0)
+    return lg_failed("cannot take the %s over dim %d of size 0 (shape %s)", what, d + 1,
+                     lg_shape_str(a, buf, sizeof buf));
+  lg_blocks b = split_at(a->ndim, a->shape, d);
+  int64_t keep[LG_MAX_DIMS];
+  memcpy(keep, a->shape, sizeof keep);
+  if (a->ndim > 0) keep[d] = 1;
+  lg_tensor *c = contiguous_untracked(a);
+  lg_tensor *val = c ? lg_new_like_shape(a->ndim, keep, a->dtype) : NULL;
+  lg_tensor *idx = val ? lg_new_like_shape(a->ndim, keep, LG_I64) : NULL;
+  if (idx) run_extreme(c, val, idx, b, is_max);
+  lg_release(c);
+  if (!idx) {
+    lg_release(val);
+    return -1;
+  }
+  lg_tensor *vout = NULL, *iout = NULL;
+  if (values) {
+    lg_retain(val);
+    vout = a->ndim > 0 ? finish_shape(val, d, keepdim) : val;
+  }
+  if (indices) {
+    lg_retain(idx);
+    iout = a->ndim > 0 ? finish_shape(idx, d, keepdim) : idx;
+  }
+  lg_release(val);
+  int rc = (values && !vout) || (indices && !iout) ? -1 : 0;
+  lg_tensor *in[1] = {a};
+  if (rc == 0 && vout && lg_should_record(in, 1)) {
+    lg_node *node = lg_record(is_max ? &lg_op_max : &lg_op_min, vout, in, 1);
+    if (node) {
+      lg_save(node, 0, idx); /* keepdim-shaped, contiguous: [outer, 1, inner] */
+      node->i[0] = d;
+    } else {
+      rc = -1;
+    }
+  }
+  lg_release(idx);
+  if (rc) {
+    lg_release(vout);
+    lg_release(iout);
+    return -1;
+  }
+  if (values) *values = vout;
+  if (indices) *indices = iout;
+  return 0;
+}
+
+int lg_max(lg_tensor *a, int dim, bool keepdim, lg_tensor **values, lg_tensor **indices) {
+  return extreme_dim(a, dim, keepdim, true, values, indices);
+}
+int lg_min(lg_tensor *a, int dim, bool keepdim, lg_tensor **values, lg_tensor **indices) {
+  return extreme_dim(a, dim, keepdim, false, values, indices);
+}
+
+/* The gradient of max/min over a dim: g at the saved index, zeros elsewhere. */
+static int extreme_dim_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  const lg_edge *e = &n->inputs[0];
+  lg_blocks b = split_at(e->ndim, e->shape, (int)n->i[0]);
+  lg_tensor *gc = lg_contiguous(g);
+  lg_tensor *out = gc ? lg_zeros(e->ndim, e->shape, g->dtype) : NULL;
+  if (!out) {
+    lg_release(gc);
+    return -1;
+  }
+  const int64_t *ix = lg_data_ptr(n->saved[0]);
+  if (g->dtype == LG_F32) {
+    const float *src = lg_data_ptr(gc);
+    float *dst = lg_data_ptr(out);
+    for (int64_t o = 0; o < b.outer; o++)
+      for (int64_t j = 0, k = o * b.inner; j < b.inner; j++, k++)
+        dst[(o * b.len + ix[k]) * b.inner + j] = src[k];
+  } else {
+    const double *src = lg_data_ptr(gc);
+    double *dst = lg_data_ptr(out);
+    for (int64_t o = 0; o < b.outer; o++)
+      for (int64_t j = 0, k = o * b.inner; j < b.inner; j++, k++)
+        dst[(o * b.len + ix[k]) * b.inner + j] = src[k];
+  }
+  lg_release(gc);
+  gin[0] = out;
+  return 0;
+}
+#define max_backward extreme_dim_backward
+#define min_backward extreme_dim_backward
+LG_DEFINE_OP(max);
+LG_DEFINE_OP(min);
+
+/* Flat index of the first extreme of contiguous c (numel n > 0). Threads scan
+ * chunks in parallel; merging the chunk winners in order keeps "first wins". */
+#define DEFINE_FLAT_EXTREME(NAME, T, BETTER, NUM)                                    \
+  static int64_t NAME(const T *x, int64_t lo, int64_t hi) {                          \
+    int64_t bi = lo;                                                                 \
+    for (int64_t i = lo + 1; i < hi; i++)                                            \
+      if (BETTER(x[i], x[bi], NUM)) bi = i;                                          \
+    return bi;                                                                       \
+  }
+DEFINE_FLAT_EXTREME(flat_max_f32, float, LG_GT_FIRST, LG_IS_NUM)
+DEFINE_FLAT_EXTREME(flat_max_f64, double, LG_GT_FIRST, LG_IS_NUM)
+DEFINE_FLAT_EXTREME(flat_max_i64, int64_t, LG_GT_FIRST, LG_ALWAYS)
+DEFINE_FLAT_EXTREME(flat_min_f32, float, LG_LT_FIRST, LG_IS_NUM)
+DEFINE_FLAT_EXTREME(flat_min_f64, double, LG_LT_FIRST, LG_IS_NUM)
+DEFINE_FLAT_EXTREME(flat_min_i64, int64_t, LG_LT_FIRST, LG_ALWAYS)
+
+static int64_t flat_extreme(lg_tensor *c, bool is_max, int64_t lo, int64_t hi) {
+  const void *x = lg_data_ptr(c);
+  switch (c->dtype * 2 + is_max) {
+  case LG_F32 * 2 + 1: return flat_max_f32(x, lo, hi);
+  case LG_F64 * 2 + 1: return flat_max_f64(x, lo, hi);
+  case LG_I64 * 2 + 1: return flat_max_i64(x, lo, hi);
+  case LG_F32 * 2: return flat_min_f32(x, lo, hi);
+  case LG_F64 * 2: return flat_min_f64(x, lo, hi);
+  default: return flat_min_i64(x, lo, hi);
+  }
+}
+
+/* Does element `cand` beat element `best` (both flat indices of contiguous c)? */
+static bool replaces(lg_tensor *c, bool is_max, int64_t cand, int64_t best) {
+  const void *x = lg_data_ptr(c);
+  switch (c->dtype * 2 + is_max) {
+  case LG_F32 * 2 + 1: return LG_GT_FIRST(((const float *)x)[cand], ((const float *)x)[best], LG_IS_NUM);
+  case LG_F64 * 2 + 1: return LG_GT_FIRST(((const double *)x)[cand], ((const double *)x)[best], LG_IS_NUM);
+  case LG_I64 * 2 + 1: return ((const int64_t *)x)[cand] > ((const int64_t *)x)[best];
+  case LG_F32 * 2: return LG_LT_FIRST(((const float *)x)[cand], ((const float *)x)[best], LG_IS_NUM);
+  case LG_F64 * 2: return LG_LT_FIRST(((const double *)x)[cand], ((const double *)x)[best], LG_IS_NUM);
+  default: return ((const int64_t *)x)[cand] < ((const int64_t *)x)[best];
+  }
+}
+
+#define LG_FLAT_CHUNKS 64
+static int64_t flat_arg_extreme(lg_tensor *c, bool is_max) {
+  int64_t n = lg_numel(c);
+  int chunks = n >= 2 * LG_PARALLEL_GRAIN ? LG_FLAT_CHUNKS : 1;
+  int64_t winner[LG_FLAT_CHUNKS];
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int k = 0; k < chunks; k++)
+    winner[k] = flat_extreme(c, is_max, n * k / chunks, n * (k + 1) / chunks);
+  int64_t best = winner[0];
+  for (int k = 1; k < chunks; k++) /* chunks in order, so an earlier tie stays */
+    if (replaces(c, is_max, winner[k], best)) best = winner[k];
+  return best;
+}
+
+static lg_tensor *extreme_all(lg_tensor *a, bool is_max) {
+  char buf[96];
+  if (lg_numel(a) == 0)
+    return lg_fail("cannot take the %s of an empty tensor (shape %s)", is_max ? "max" : "min",
+                   lg_shape_str(a, buf, sizeof buf));
+  lg_tensor *c = contiguous_untracked(a);
+  lg_tensor *out = c ? lg_new_like_shape(0, NULL, a->dtype) : NULL;
+  if (!out) {
+    lg_release(c);
+    return NULL;
+  }
+  int64_t at = flat_arg_extreme(c, is_max);
+  size_t es = lg_dtype_size(a->dtype);
+  memcpy(lg_data_ptr(out), (const char *)lg_data_ptr(c) + at * (int64_t)es, es);
+  lg_release(c);
+  lg_tensor *in[1] = {a};
+  if (lg_should_record(in, 1)) {
+    lg_node *node = lg_record(is_max ? &lg_op_max_all : &lg_op_min_all, out, in, 1);
+    if (!node) {
+      lg_release(out);
+      return NULL;
+    }
+    node->i[0] = at;
+  }
+  return out;
+}
+
+lg_tensor *lg_max_all(lg_tensor *a) { return extreme_all(a, true); }
+lg_tensor *lg_min_all(lg_tensor *a) { return extreme_all(a, false); }
+
+/* The whole gradient goes to the one element chosen (the first of ties). */
+static int extreme_all_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  const lg_edge *e = &n->inputs[0];
+  lg_tensor *out = lg_zeros(e->ndim, e->shape, g->dtype);
+  if (!out) return -1;
+  if (g->dtype == LG_F32) ((float *)lg_data_ptr(out))[n->i[0]] = (float)lg_item(g);
+  else ((double *)lg_data_ptr(out))[n->i[0]] = lg_item(g);
+  gin[0] = out;
+  return 0;
+}
+#define max_all_backward extreme_all_backward
+#define min_all_backward extreme_all_backward
+LG_DEFINE_OP(max_all);
+LG_DEFINE_OP(min_all);
+
+/* ---- argmax -------------------------------------------------------------- */
+
+lg_tensor *lg_argmax(lg_tensor *a, int dim, bool keepdim) {
+  char buf[96];
+  if (dim != LG_ALL_DIMS) {
+    lg_tensor *idx;
+    return lg_max(a, dim, keepdim, NULL, &idx) ? NULL : idx;
+  }
+  if (lg_numel(a) == 0)
+    return lg_fail("cannot take the argmax of an empty tensor (shape %s)", lg_shape_str(a, buf, sizeof buf));
+  lg_tensor *c = contiguous_untracked(a);
+  if (!c) return NULL;
+  int64_t at = flat_arg_extreme(c, true), ones[LG_MAX_DIMS];
+  lg_release(c);
+  for (int d = 0; d < a->ndim; d++) ones[d] = 1;
+  lg_tensor *out = lg_new_like_shape(keepdim ? a->ndim : 0, ones, LG_I64);
+  if (out) *(int64_t *)lg_data_ptr(out) = at;
+  return out;
+}

@@ -26,18 +26,21 @@ static int infer_shape(const lg_tensor *t, int ndim, const int64_t *shape, int64
   if (ndim < 0 || ndim > LG_MAX_DIMS) return lg_failed("%d dims requested, at most %d", ndim, LG_MAX_DIMS);
   int infer = -1;
   int64_t known = 1;
+  bool zero = false; /* known skips 0 sizes so that the strides are checked too */
   for (int d = 0; d < ndim; d++) {
     if (shape[d] == -1) {
       if (infer >= 0) return lg_failed("only one dimension can be -1");
       infer = d;
     } else if (shape[d] < 0) {
       return lg_failed("invalid size %lld", (long long)shape[d]);
-    } else {
-      known *= shape[d];
+    } else if (__builtin_mul_overflow(known, shape[d] > 0 ? shape[d] : 1, &known)) {
+      return lg_failed("shape is too large (more than 2^63 elements)");
     }
+    if (shape[d] == 0) zero = true;
     out[d] = shape[d];
   }
   int64_t n = lg_numel(t);
+  if (zero) known = 0;
   if (infer >= 0) {
     if (known == 0 || n % known != 0)
       return lg_failed("shape with -1 does not fit the %lld elements of %s", (long long)n,
@@ -243,7 +246,7 @@ lg_tensor *lg_expand(lg_tensor *t, int ndim, const int64_t *shape) {
   char b[96];
   if (ndim < t->ndim || ndim > LG_MAX_DIMS)
     return lg_fail("cannot expand %s to %d dims", lg_shape_str(t, b, sizeof b), ndim);
-  int64_t s[LG_MAX_DIMS], stride[LG_MAX_DIMS];
+  int64_t s[LG_MAX_DIMS], stride[LG_MAX_DIMS], extent = 1;
   int lead = ndim - t->ndim;
   for (int d = 0; d < ndim; d++) {
     int td = d - lead;
@@ -253,6 +256,9 @@ lg_tensor *lg_expand(lg_tensor *t, int ndim, const int64_t *shape) {
     if (have != s[d] && have != 1)
       return lg_fail("cannot expand size %lld to %lld in dim %d", (long long)have, (long long)s[d], d + 1);
     if (s[d] < 0) return lg_fail("invalid size %lld", (long long)s[d]);
+    /* 2^53: element counts and offsets of any op on the result stay in int64 */
+    if (__builtin_mul_overflow(extent, s[d] > 0 ? s[d] : 1, &extent) || extent > ((int64_t)1 << 53))
+      return lg_fail("shape is too large (more than 2^53 elements)");
     stride[d] = (td < 0 || have != s[d]) ? 0 : t->stride[td];
   }
   return make_alias(t, &lg_op_expand, ndim, s, stride, t->offset, NULL, 0);

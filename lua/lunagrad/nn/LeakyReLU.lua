@@ -1,0 +1,19 @@
+-- nn.LeakyReLU([negative_slope=0.01]): x for x > 0, slope * x otherwise.
+local class = require 'lunagrad.nn.class'
+local util = require 'lunagrad.nn.util'
+local Module = require 'lunagrad.nn.Module'
+
+local LeakyReLU = class.new('nn.LeakyReLU', Module)
+
+function LeakyReLU:__init(negative_slope)
+  self.negative_slope = util.check_number('nn.LeakyReLU', 'negative_slope', negative_slope or 0.01)
+end
+
+function LeakyReLU:forward(x)
+  if not util.is_tensor(x) then util.raise('lunagrad.nn.LeakyReLU: expected a Tensor input, got ' .. type(x)) end
+  return x:leaky_relu(self.negative_slope)
+end
+
+function LeakyReLU:extra_repr() return 'negative_slope=' .. self.negative_slope end
+
+return LeakyReLU

@@ -1,0 +1,314 @@
+-- nn.Module: the base of every layer. Holds parameters, buffers and child modules
+-- in registration order, so names and parameter lists are stable across runs.
+local lg = require 'lunagrad'
+local class = require 'lunagrad.nn.class'
+local util = require 'lunagrad.nn.util'
+
+local Module = class.new('nn.Module')
+Module.__is_module = true
+
+-- Instances start with their bookkeeping in place, so a subclass's __init need
+-- not call the parent's. `_args` keeps the constructor arguments for nn.save.
+function Module.__new(cls, ...)
+  local obj = {
+    training = true,
+    _params = {},        -- parameter names, in registration order
+    _buffers = {},       -- buffer names, in registration order
+    _buffer_fields = {}, -- buffer name -> field holding the tensor
+    _children = {},      -- child names (strings, or integers for Sequential)
+    _args = table.pack(...),
+  }
+  setmetatable(obj, cls)
+  obj:__init(...)
+  return obj
+end
+
+function Module:__init() end
+
+local function add_name(list, name)
+  for _, n in ipairs(list) do
+    if n == name then return end
+  end
+  list[#list + 1] = name
+end
+
+-- The first assignment of a field lands here (later ones are raw): modules become
+-- children, tensors that require grad become parameters, anything else is a field.
+function Module.__newindex(self, k, v)
+  if util.is_module(v) then
+    add_name(self._children, k)
+  elseif util.is_tensor(v) and v.requires_grad then
+    add_name(self._params, k)
+  end
+  rawset(self, k, v)
+end
+
+function Module.__call(self, ...) return self:forward(...) end
+
+function Module:forward()
+  util.raise('lunagrad.' .. self.__typename .. ': forward is not implemented')
+end
+
+--- Registers t (made to require grad) as parameter `name`; t may be nil (e.g. no bias).
+function Module:register_parameter(name, t)
+  if t ~= nil then
+    if not util.is_tensor(t) then
+      util.raise('lunagrad.nn.Module.register_parameter: ' .. tostring(name) .. ' must be a Tensor, got ' .. type(t))
+    end
+    if not t.requires_grad then t.requires_grad = true end
+  end
+  add_name(self._params, name)
+  rawset(self, name, t)
+  return t
+end
+
+--- Registers t as buffer `name`: saved in state_dict, never trained. `field` is the
+--- field holding it when that differs from the name (GradientReversal keeps the number in .alpha).
+function Module:register_buffer(name, t, field)
+  if not util.is_tensor(t) then
+    util.raise('lunagrad.nn.Module.register_buffer: ' .. tostring(name) .. ' must be a Tensor, got ' .. type(t))
+  end
+  add_name(self._buffers, name)
+  self._buffer_fields[name] = field or name
+  rawset(self, field or name, t)
+  return t
+end
+
+function Module:register_module(name, m)
+  if not util.is_module(m) then
+    util.raise('lunagrad.nn.Module.register_module: ' .. tostring(name) .. ' must be a module, got ' .. type(m))
+  end
+  add_name(self._children, name)
+  rawset(self, name, m)
+  return m
+end
+
+-- ---- traversal ---------------------------------------------------------------------
+
+-- Pre-order walk: visit(module, prefix) for self, then each child in order.
+local function walk(m, prefix, visit)
+  visit(m, prefix)
+  for _, name in ipairs(m._children) do
+    local c = rawget(m, name)
+    if c ~= nil then walk(c, prefix .. tostring(name) .. '.', visit) end
+  end
+end
+
+-- A list of {name, value} pairs that is also indexable by name and iterable
+-- directly: `for name, p in m:named_parameters() do ... end`.
+local function named_list(entries)
+  local pos, list = {}, {}
+  for i, e in ipairs(entries) do
+    list[i] = e
+    list[e[1]] = e[2]
+    pos[e[1]] = i
+  end
+  return setmetatable(list, {
+    __call = function(_, _, prev)
+      local e = entries[prev == nil and 1 or (pos[prev] or #entries) + 1]
+      if e then return e[1], e[2] end
+    end,
+  })
+end
+
+local function collect_named(self, kind)
+  local entries, seen = {}, {}
+  walk(self, '', function(m, prefix)
+    if kind == 'buffers' and m._sync_buffers then m:_sync_buffers() end
+    for _, name in ipairs(m[kind == 'params' and '_params' or '_buffers']) do
+      local t = rawget(m, kind == 'params' and name or m._buffer_fields[name])
+      if t ~= nil and not seen[t] then
+        seen[t] = true
+        entries[#entries + 1] = { prefix .. tostring(name), t }
+      end
+    end
+  end)
+  return entries
+end
+
+function Module:named_parameters() return named_list(collect_named(self, 'params')) end
+function Module:named_buffers() return named_list(collect_named(self, 'buffers')) end
+
+function Module:parameters()
+  local out = {}
+  for i, e in ipairs(collect_named(self, 'params')) do out[i] = e[2] end
+  return out
+end
+
+function Module:buffers()
+  local out = {}
+  for i, e in ipairs(collect_named(self, 'buffers')) do out[i] = e[2] end
+  return out
+end
+
+function Module:named_children()
+  local entries = {}
+  for _, name in ipairs(self._children) do
+    local c = rawget(self, name)
+    if c ~= nil then entries[#entries + 1] = { tostring(name), c } end
+  end
+  return named_list(entries)
+end
+
+function Module:children()
+  local out = {}
+  for i, e in ipairs(self:named_children()) do out[i] = e[2] end
+  return out
+end
+
+--- Every module of the tree, self first (pre-order), with dotted names ('' for self).
+function Module:named_modules()
+  local entries = {}
+  walk(self, '', function(m, prefix) entries[#entries + 1] = { prefix:sub(1, -2), m } end)
+  return named_list(entries)
+end
+
+function Module:modules()
+  local out = {}
+  walk(self, '', function(m) out[#out + 1] = m end)
+  return out
+end
+
+--- Calls fn(m) on every submodule, children before parents (PyTorch order); returns self.
+function Module:apply(fn)
+  for _, c in ipairs(self:children()) do c:apply(fn) end
+  fn(self)
+  return self
+end
+
+function Module:num_parameters()
+  local n = 0
+  for _, p in ipairs(self:parameters()) do n = n + p:numel() end
+  return n
+end
+
+-- ---- modes and gradients -------------------------------------------------------------
+
+--- Training mode (mode ~= false) for self and all submodules; returns self.
+function Module:train(mode)
+  mode = mode ~= false
+  walk(self, '', function(m) m.training = mode end)
+  return self
+end
+
+function Module:evaluate() return self:train(false) end
+Module.eval = Module.evaluate
+
+--- Drops the accumulated gradients (p.grad = nil), like PyTorch's set_to_none.
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do p.grad = nil end
+  return self
+end
+
+-- ---- state -------------------------------------------------------------------------
+
+-- Parameters then buffers of each module, in walk order: {name, tensor, owner}.
+local function state_entries(self)
+  local entries, seen = {}, {}
+  walk(self, '', function(m, prefix)
+    if m._sync_buffers then m:_sync_buffers() end
+    for _, name in ipairs(m._params) do
+      local t = rawget(m, name)
+      if t ~= nil and not seen[t] then
+        seen[t] = true
+        entries[#entries + 1] = { prefix .. tostring(name), t }
+      end
+    end
+    for _, name in ipairs(m._buffers) do
+      local t = rawget(m, m._buffer_fields[name])
+      if t ~= nil and not seen[t] then
+        seen[t] = true
+        entries[#entries + 1] = { prefix .. tostring(name), t }
+      end
+    end
+  end)
+  return entries
+end
+
+--- {name = tensor} of every parameter and buffer: detached views sharing the
+--- module's storage (PyTorch semantics: clone them for a snapshot). Second result:
+--- the names in their stable order.
+function Module:state_dict()
+  local sd, names = {}, {}
+  for i, e in ipairs(state_entries(self)) do
+    sd[e[1]] = e[2]:detach()
+    names[i] = e[1]
+  end
+  return sd, names
+end
+
+local function quoted(list)
+  local q = {}
+  for i, s in ipairs(list) do q[i] = "'" .. s .. "'" end
+  return table.concat(q, ', ')
+end
+
+--- Copies sd's tensors into the module's own tensors (in place, under no_grad).
+--- strict (default true): a missing or unexpected key is an error. Returns self,
+--- then the missing and unexpected key lists.
+function Module:load_state_dict(sd, strict)
+  if type(sd) ~= 'table' or util.is_tensor(sd) then
+    util.raise('lunagrad.nn.load_state_dict: expects a table {name = tensor}, got ' .. type(sd))
+  end
+  strict = strict ~= false
+  local entries = state_entries(self)
+  local expected, missing, unexpected = {}, {}, {}
+  for _, e in ipairs(entries) do
+    expected[e[1]] = true
+    if sd[e[1]] == nil then missing[#missing + 1] = e[1] end
+  end
+  for k in pairs(sd) do
+    if not expected[k] then unexpected[#unexpected + 1] = tostring(k) end
+  end
+  table.sort(unexpected)
+  if strict and (#missing > 0 or #unexpected > 0) then
+    local parts = {}
+    if #missing > 0 then parts[#parts + 1] = 'missing key(s) ' .. quoted(missing) end
+    if #unexpected > 0 then parts[#parts + 1] = 'unexpected key(s) ' .. quoted(unexpected) end
+    util.raise('lunagrad.nn.load_state_dict: ' .. table.concat(parts, '; ') .. ' in state dict for '
+      .. self.__typename)
+  end
+  for _, e in ipairs(entries) do
+    local src, dst = sd[e[1]], e[2]
+    if src ~= nil then
+      if not util.is_tensor(src) then
+        util.raise("lunagrad.nn.load_state_dict: '" .. e[1] .. "' must be a Tensor, got " .. type(src))
+      end
+      if util.shape_str(src) ~= util.shape_str(dst) then
+        util.raise(string.format("lunagrad.nn.load_state_dict: size mismatch for '%s': expected %s, got %s",
+          e[1], util.shape_str(dst), util.shape_str(src)))
+      end
+    end
+  end
+  lg.no_grad(function()
+    for _, e in ipairs(entries) do
+      local src = sd[e[1]]
+      if src ~= nil then e[2]:copy(src) end
+    end
+  end)
+  walk(self, '', function(m) if m._after_load then m:_after_load() end end)
+  return self, missing, unexpected
+end
+
+-- ---- printing and saving -------------------------------------------------------------
+
+--- One-line description of the module's settings, shown by tostring (override it).
+function Module:extra_repr() return '' end
+
+function Module.__tostring(self)
+  local head = self.__typename .. '(' .. (self:extra_repr() or '')
+  if #self._children == 0 then return head .. ')' end
+  local lines = { head }
+  for _, e in ipairs(self:named_children()) do
+    lines[#lines + 1] = '  (' .. e[1] .. '): ' .. tostring(e[2]):gsub('\n', '\n  ')
+  end
+  lines[#lines + 1] = ')'
+  return table.concat(lines, '\n')
+end
+
+--- Saves state and architecture to a safetensors file (see nn.save).
+function Module:save(path)
+  return require('lunagrad.nn.serialize').save(self, path)
+end
+
+return Module

@@ -1,0 +1,13 @@
+-- nn.Sigmoid(): 1 / (1 + exp(-x)) elementwise.
+local class = require 'lunagrad.nn.class'
+local util = require 'lunagrad.nn.util'
+local Module = require 'lunagrad.nn.Module'
+
+local Sigmoid = class.new('nn.Sigmoid', Module)
+
+function Sigmoid:forward(x)
+  if not util.is_tensor(x) then util.raise('lunagrad.nn.Sigmoid: expected a Tensor input, got ' .. type(x)) end
+  return x:sigmoid()
+end
+
+return Sigmoid

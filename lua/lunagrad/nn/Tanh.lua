@@ -1,0 +1,13 @@
+-- nn.Tanh(): tanh(x) elementwise.
+local class = require 'lunagrad.nn.class'
+local util = require 'lunagrad.nn.util'
+local Module = require 'lunagrad.nn.Module'
+
+local Tanh = class.new('nn.Tanh', Module)
+
+function Tanh:forward(x)
+  if not util.is_tensor(x) then util.raise('lunagrad.nn.Tanh: expected a Tensor input, got ' .. type(x)) end
+  return x:tanh()
+end
+
+return Tanh

@@ -1,0 +1,49 @@
+-- lunagrad.nn: modules (layers, containers, losses), nn.functional and save/load.
+--
+--   local nn = require 'lunagrad.nn'
+--   local net = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+--   local loss = nn.CrossEntropyLoss()(net(x), labels)
+--
+-- Define a module in Lua with nn.class (see Module.lua and docs/api_nn.md).
+local class = require 'lunagrad.nn.class'
+local serialize = require 'lunagrad.nn.serialize'
+
+local nn = {}
+
+--- nn.class(name [, parent=nn.Module]): a new module class, registered for nn.load.
+function nn.class(name, parent)
+  if parent == nil then parent = nn.Module end
+  if type(name) ~= 'string' then
+    error('lunagrad.nn.class: expects a class name (string), got ' .. type(name), 2)
+  end
+  if type(parent) ~= 'table' or not class.is_subclass(parent, nn.Module) then
+    error('lunagrad.nn.class: parent of ' .. name .. ' must be nn.Module or a module class', 2)
+  end
+  return class.new(name, parent)
+end
+
+--- nn.register(cls [, name]): makes a class (e.g. one from another class system) loadable by name.
+nn.register = class.register
+
+local MODULES = {
+  'Module', 'Sequential', 'Linear', 'Conv2d', 'MaxPool2d', 'AvgPool2d', 'ReLU', 'LeakyReLU', 'Sigmoid',
+  'Tanh', 'Softmax', 'LogSoftmax', 'Identity', 'Dropout', 'Flatten', 'BatchNorm1d', 'BatchNorm2d',
+  'GradientReversal', 'CrossEntropyLoss', 'NLLLoss', 'BCEWithLogitsLoss', 'MSELoss',
+}
+for _, name in ipairs(MODULES) do nn[name] = require('lunagrad.nn.' .. name) end
+
+nn.functional = require 'lunagrad.nn.functional'
+nn.F = nn.functional
+
+--- nn.save(m, path): state dict + architecture in one safetensors file.
+nn.save = serialize.save
+--- nn.load(path): the module saved by nn.save / m:save, rebuilt with its state.
+nn.load = serialize.load
+--- nn.architecture(m): the table nn.save stores; nn.build(arch) makes a fresh module from it.
+nn.architecture = serialize.architecture
+nn.build = serialize.build
+
+--- True when v is a module instance.
+nn.is_module = require('lunagrad.nn.util').is_module
+
+return nn

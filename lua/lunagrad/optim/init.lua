@@ -1,0 +1,15 @@
+-- lunagrad.optim: SGD, Adam, AdamW (PyTorch's update rules) and the DANN schedules.
+--
+--   local opt = optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+--   opt:zero_grad(); loss:backward(); opt:step()
+local Adam = require 'lunagrad.optim.Adam'
+
+local optim = {}
+
+optim.Optimizer = require 'lunagrad.optim.Optimizer'
+optim.SGD = require('lunagrad.optim.SGD').new
+optim.Adam = Adam.Adam.new
+optim.AdamW = Adam.AdamW.new
+optim.schedule = require 'lunagrad.optim.schedule'
+
+return optim
