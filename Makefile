@@ -15,6 +15,7 @@ SRCS    := $(wildcard src/*.c src/ops/*.c)
 HDRS    := $(wildcard src/*.h src/*.def src/ops/*.h)
 BUILD   ?= build
 OUT     := $(BUILD)/lunagrad/core.so
+ENV_OUT := $(BUILD)/lunagrad/env.so
 SPECS   ?= spec
 ASAN_OUT:= $(BUILD)-asan/lunagrad/core.so
 
@@ -25,11 +26,19 @@ LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/
 
 .PHONY: all deps test sanitize demo data clean
 
-all: $(OUT)
+all: $(OUT) $(ENV_OUT)
+
+$(ENV_OUT): src/env/lua_env.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $<
 
 $(OUT): $(SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) $(OMP) -fPIC -shared $(INCS) -o $@ $(SRCS) $(LIBS)
+
+$(BUILD)-asan/lunagrad/env.so: src/env/lua_env.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $<
 
 $(ASAN_OUT): $(SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -55,7 +64,7 @@ test: deps
 # The suite against a core built with AddressSanitizer + UBSan. lua5.4 itself is
 # not instrumented, so the ASan runtime is preloaded; any report fails the run.
 sanitize: deps
-	@$(MAKE) --no-print-directory $(ASAN_OUT)
+	@$(MAKE) --no-print-directory $(ASAN_OUT) $(BUILD)-asan/lunagrad/env.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	LSAN_OPTIONS=suppressions=spec/lsan.supp \

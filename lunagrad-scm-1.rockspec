@@ -22,6 +22,8 @@ build = {
         "src/lg_autograd.c",
         "src/lg_blas.c",
         "src/lg_error.c",
+        "src/lg_idx.c",
+        "src/lg_image.c",
         "src/lg_iter.c",
         "src/lg_safetensors.c",
         "src/lg_storage.c",
@@ -55,6 +57,7 @@ build = {
       incdirs = { "$(OPENBLAS_INCDIR)" },
       libdirs = { "$(OPENBLAS_LIBDIR)" },
     },
+    ["lunagrad.env"] = { sources = { "src/env/lua_env.c" } },
     -- lua modules
     ["lunagrad"] = "lua/lunagrad/init.lua",
     ["lunagrad.data"] = "lua/lunagrad/data/init.lua",

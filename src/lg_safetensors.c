@@ -187,6 +187,32 @@ static size_t put_utf8(unsigned char *o, unsigned cp) {
   return 4;
 }
 
+/* Decodes the escape at j->p (a backslash) into *o; NULL or what was wrong. */
+static const char *unescape(jreader *j, const unsigned char *close, unsigned char **o) {
+  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+  unsigned e = j->p[1]; /* exists: a string's closing quote never follows a lone backslash */
+  j->p += 2;
+  const char *simple = e ? strchr(from, (int)e) : NULL;
+  if (simple) {
+    *(*o)++ = (unsigned char)to[simple - from];
+    return NULL;
+  }
+  unsigned cp, low;
+  if (e != 'u' || close - j->p < 4 || hex4(j->p, &cp)) return "invalid escape in a string";
+  j->p += 4;
+  if (cp >= 0xDC00 && cp <= 0xDFFF) return "unpaired UTF-16 surrogate in a \\u escape";
+  if (cp >= 0xD800 && cp <= 0xDBFF) { /* must be followed by a low surrogate */
+    if (close - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &low) || low < 0xDC00 ||
+        low > 0xDFFF)
+      return "unpaired UTF-16 surrogate in a \\u escape";
+    j->p += 6;
+    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+  }
+  if (cp == 0) return "\\u0000 in a string is not supported";
+  *o += put_utf8(*o, cp);
+  return NULL;
+}
+
 /* Reads a JSON string into a new NUL-terminated UTF-8 string. Decoding never
  * makes a string longer than its encoding, so the raw span bounds the buffer. */
 static int jstring(jreader *j, char **out, const char *what) {
@@ -197,71 +223,27 @@ static int jstring(jreader *j, char **out, const char *what) {
   if (close >= j->end) return jfail(j, "unterminated string");
   unsigned char *buf = malloc((size_t)(close - s) + 1), *o = buf;
   if (!buf) return lg_failed("out of memory reading the header");
-  while (j->p < close) {
+  const char *bad = NULL;
+  while (j->p < close && !bad) {
     unsigned c = *j->p;
-    if (c < 0x20) goto bad_control;
-    if (c >= 0x80) {
-      size_t n = utf8_sequence(j->p, close);
-      if (!n) goto bad_utf8;
+    size_t n = c >= 0x80 ? utf8_sequence(j->p, close) : 1;
+    if (c < 0x20) bad = "control character in a string";
+    else if (!n) bad = "string is not valid UTF-8";
+    else if (c == '\\') bad = unescape(j, close, &o);
+    else {
       memcpy(o, j->p, n);
       o += n;
       j->p += n;
-      continue;
     }
-    if (c != '\\') {
-      *o++ = (unsigned char)c;
-      j->p++;
-      continue;
-    }
-    unsigned e = j->p[1]; /* exists: the scan above never ends a string on a backslash */
-    j->p += 2;
-    switch (e) {
-    case '"': *o++ = '"'; break;
-    case '\\': *o++ = '\\'; break;
-    case '/': *o++ = '/'; break;
-    case 'b': *o++ = '\b'; break;
-    case 'f': *o++ = '\f'; break;
-    case 'n': *o++ = '\n'; break;
-    case 'r': *o++ = '\r'; break;
-    case 't': *o++ = '\t'; break;
-    case 'u': {
-      unsigned cp, low;
-      if (close - j->p < 4 || hex4(j->p, &cp)) goto bad_escape;
-      j->p += 4;
-      if (cp >= 0xDC00 && cp <= 0xDFFF) goto bad_surrogate;
-      if (cp >= 0xD800 && cp <= 0xDBFF) { /* must be followed by a low surrogate */
-        if (close - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &low) ||
-            low < 0xDC00 || low > 0xDFFF)
-          goto bad_surrogate;
-        j->p += 6;
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-      }
-      if (cp == 0) {
-        free(buf);
-        return jfail(j, "\\u0000 in a string is not supported");
-      }
-      o += put_utf8(o, cp);
-      break;
-    }
-    default: goto bad_escape;
-    }
+  }
+  if (bad) {
+    free(buf);
+    return jfail(j, bad);
   }
   *o = 0;
   j->p = close + 1;
   *out = (char *)buf;
   return 0;
-bad_control:
-  free(buf);
-  return jfail(j, "control character in a string");
-bad_utf8:
-  free(buf);
-  return jfail(j, "string is not valid UTF-8");
-bad_escape:
-  free(buf);
-  return jfail(j, "invalid escape in a string");
-bad_surrogate:
-  free(buf);
-  return jfail(j, "unpaired UTF-16 surrogate in a \\u escape");
 }
 
 /* Reads a non-negative JSON integer (strict: no leading zeros, no fraction or
@@ -647,31 +629,34 @@ static int fail_with_path(const char *path) {
   return lg_failed("'%s': %s", path, msg);
 }
 
+/* Checks the open file's size and header, then reads its tensors. */
+static int load_open_file(FILE *f, lg_safetensors *out) {
+  struct stat st;
+  unsigned char prefix[8] = {0};
+  uint64_t header_len;
+  if (fstat(fileno(f), &st)) return lg_failed("cannot stat: %s", strerror(errno));
+  if (!S_ISREG(st.st_mode)) return lg_failed("not a regular file");
+  uint64_t size = (uint64_t)st.st_size;
+  if (size >= 8 && fread(prefix, 1, 8, f) != 8) return lg_failed("cannot read the header length");
+  if (check_prefix(prefix, size, &header_len)) return -1;
+  unsigned char *json = malloc((size_t)header_len); /* at most 100 MB, and no more than the file */
+  if (!json) return lg_failed("out of memory for a %llu-byte header", (unsigned long long)header_len);
+  int rc;
+  if (fread(json, 1, (size_t)header_len, f) != header_len) rc = lg_failed("cannot read the header");
+  else {
+    file_source src = {f, 8 + header_len};
+    rc = read_header_and_tensors(json, header_len, size - 8 - header_len, file_read, &src, out);
+  }
+  free(json);
+  return rc;
+}
+
 int lg_safetensors_load(const char *path, lg_safetensors *out) {
   memset(out, 0, sizeof *out);
   if (require_little_endian()) return -1;
   FILE *f = fopen(path, "rb");
   if (!f) return lg_failed("cannot open '%s': %s", path, strerror(errno));
-  struct stat st;
-  unsigned char prefix[8] = {0};
-  unsigned char *json = NULL;
-  uint64_t header_len = 0;
-  int rc = -1;
-  if (fstat(fileno(f), &st)) lg_failed("cannot stat: %s", strerror(errno));
-  else if (!S_ISREG(st.st_mode)) lg_failed("not a regular file");
-  else if (st.st_size < 8) check_prefix(prefix, (uint64_t)st.st_size, &header_len); /* fails */
-  else if (fread(prefix, 1, 8, f) != 8) lg_failed("cannot read the header length");
-  else if (check_prefix(prefix, (uint64_t)st.st_size, &header_len)) {
-  }
-  else if (!(json = malloc((size_t)header_len))) lg_failed("out of memory for a %llu-byte header",
-                                                           (unsigned long long)header_len);
-  else if (fread(json, 1, (size_t)header_len, f) != header_len) lg_failed("cannot read the header");
-  else {
-    file_source src = {f, 8 + header_len};
-    rc = read_header_and_tensors(json, header_len, (uint64_t)st.st_size - 8 - header_len, file_read,
-                                 &src, out);
-  }
-  free(json);
+  int rc = load_open_file(f, out);
   fclose(f);
   return rc ? fail_with_path(path) : 0;
 }
@@ -740,13 +725,17 @@ static named *sorted_names(size_t n, const char *const *names, const char *what)
   named *s = malloc((n ? n : 1) * sizeof *s);
   if (!s) return lg_fail("out of memory");
   for (size_t i = 0; i < n; i++) {
-    const char *problem = !names[i]                          ? "is NULL"
-                          : !valid_utf8(names[i])            ? "is not valid UTF-8"
-                          : !strcmp(names[i], "__metadata__") ? "'__metadata__' is reserved"
+    if (!names[i]) {
+      free(s);
+      return lg_fail("%s %zu is NULL", what, i + 1);
+    }
+    const char *problem = !valid_utf8(names[i])              ? "is not valid UTF-8"
+                          : !strcmp(names[i], "__metadata__") ? "is reserved"
                                                               : NULL;
     if (problem) {
+      lg_failed("%s '%s' %s", what, names[i], problem);
       free(s);
-      return lg_fail("%s %zu %s", what, i + 1, problem);
+      return NULL;
     }
     s[i] = (named){names[i], i};
   }
@@ -837,6 +826,8 @@ static int write_file(const char *path, const sbuf *header, size_t n, const name
     free(tmp);
     return rc;
   }
+  struct stat old;
+  if (!stat(path, &old) && S_ISREG(old.st_mode)) fchmod(fd, old.st_mode & 07777); /* keep its mode */
   FILE *f = fdopen(fd, "wb");
   int rc = 0;
   if (!f) {
@@ -867,7 +858,7 @@ int lg_safetensors_save(const char *path, size_t n, const char *const *names,
     if (!tensors[i]) return lg_failed("tensor %zu is NULL", i + 1);
   for (size_t i = 0; i < n_meta; i++)
     if (!meta_values[i] || !valid_utf8(meta_values[i]))
-      return lg_failed("metadata value %zu is NULL or not valid UTF-8", i + 1);
+      return lg_failed("metadata value of '%s' is NULL or not valid UTF-8", meta_keys[i] ? meta_keys[i] : "?");
   named *order = sorted_names(n, names, "tensor name");
   if (!order) return -1;
   named *meta = sorted_names(n_meta, meta_keys, "metadata key");

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #include <dlfcn.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lg_internal.h"
@@ -117,11 +118,14 @@ static lua_Integer int_arg(lua_State *L, int idx, const char *fn, const char *wh
 static int64_t shape_entry(lua_State *L, int idx, const char *fn) {
   if (lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx) && !lua_tointegerx(L, idx, NULL)) {
     double d = lua_tonumber(L, idx);
-    if (d == floor(d)) /* integral but beyond int64 (1e300): clearly too large */
-      luaL_error(L, "lunagrad.%s: size %g is too large", fn, d);
+    if (d == floor(d)) { /* integral but beyond int64 (1e300): clearly too large */
+      char buf[32];
+      snprintf(buf, sizeof buf, "%g", d);
+      luaL_error(L, "lunagrad.%s: size %s is too large", fn, buf);
+    }
   }
   lua_Integer v = int_arg(L, idx, fn, "sizes");
-  if (v < -1) luaL_error(L, "lunagrad.%s: invalid size %I", fn, v);
+  if (v < -1) luaL_error(L, "lunagrad.%s: negative size %I", fn, v);
   return v;
 }
 
@@ -242,6 +246,8 @@ lg_tensor *lgL_totensor(lua_State *L, int idx, const char *fn, lg_dtype like) {
 
 /* lunagrad.tensor(table_or_number [, {dtype=, requires_grad=}]) */
 static int l_tensor(lua_State *L) {
+  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TTABLE)
+    return luaL_error(L, "lunagrad.tensor: options must be a table, got %s", luaL_typename(L, 2));
   lg_dtype dtype = lgL_optdtype(L, 2, LG_F32, "tensor");
   if (lgL_test(L, 1)) { /* a copy, like torch.tensor(t) */
     lgL_push(L, lg_to_dtype(lgL_test(L, 1), dtype), "tensor");

@@ -103,8 +103,8 @@ DEFINE_SM_ROWMAX(sm_rowmax_f64, double)
         double sum = 0; /* the exps go to y first (as scratch for log_softmax) */         \
         SM_SIMD_SUM(sum) for (int64_t r = 0; r < len; r++) sum += (yp[r] = EXP(xp[r] - m)); \
         if (logarithm) {                                                                  \
-          T shift = m + (T)log(sum);                                                      \
-          SM_SIMD for (int64_t r = 0; r < len; r++) yp[r] = xp[r] - shift;                \
+          T lse = (T)log(sum); /* (x - m) - lse: m + lse would round away digits */      \
+          SM_SIMD for (int64_t r = 0; r < len; r++) yp[r] = (xp[r] - m) - lse;            \
         } else {                                                                          \
           T inv = (T)(1.0 / sum);                                                         \
           SM_SIMD for (int64_t r = 0; r < len; r++) yp[r] *= inv;                         \
@@ -125,9 +125,11 @@ DEFINE_SM_ROWMAX(sm_rowmax_f64, double)
         SM_SIMD for (int64_t j = 0; j < w; j++) sum[j] += (yr[j] = EXP(xr[j] - m[j]));    \
       }                                                                                   \
       if (logarithm) {                                                                    \
-        SM_SIMD for (int64_t j = 0; j < w; j++) m[j] += (T)log(sum[j]);                   \
+        T lse[LG_SM_COLS];                                                                \
+        for (int64_t j = 0; j < w; j++) lse[j] = (T)log(sum[j]);                          \
         for (int64_t r = 0; r < len; r++)                                                 \
-          SM_SIMD for (int64_t j = 0; j < w; j++) yp[r * in + j] = xp[r * in + j] - m[j]; \
+          SM_SIMD for (int64_t j = 0; j < w; j++)                                         \
+            yp[r * in + j] = (xp[r * in + j] - m[j]) - lse[j];                            \
       } else {                                                                            \
         SM_SIMD for (int64_t j = 0; j < w; j++) m[j] = (T)(1.0 / sum[j]);                 \
         for (int64_t r = 0; r < len; r++)                                                 \

@@ -200,6 +200,38 @@ function Module:zero_grad()
   return self
 end
 
+--- Converts floating-point parameters and buffers to dtype ('float32' or 'float64'),
+--- replacing the tensors (build optimisers afterwards); int64 buffers and the GRL's
+--- float64 alpha are kept. Returns self.
+function Module:to(dtype)
+  if dtype ~= 'float32' and dtype ~= 'float64' then
+    util.raise("lunagrad.nn.Module.to: dtype must be 'float32' or 'float64', got " .. tostring(dtype))
+  end
+  lg.no_grad(function()
+    walk(self, '', function(m)
+      for _, name in ipairs(m._params) do
+        local p = rawget(m, name)
+        if p ~= nil and p.dtype ~= dtype then
+          local q = p:to(dtype)
+          q.requires_grad = true
+          rawset(m, name, q)
+        end
+      end
+      for _, name in ipairs(m._buffers) do
+        local field = m._buffer_fields[name]
+        local b = rawget(m, field)
+        if b ~= nil and b.dtype ~= dtype and b.dtype ~= 'int64' and field == name then
+          rawset(m, field, b:to(dtype))
+        end
+      end
+    end)
+  end)
+  return self
+end
+
+function Module:double() return self:to('float64') end
+function Module:float() return self:to('float32') end
+
 -- ---- state -------------------------------------------------------------------------
 
 -- Parameters then buffers of each module, in walk order: {name, tensor, owner}.
@@ -226,15 +258,19 @@ local function state_entries(self)
 end
 
 --- {name = tensor} of every parameter and buffer: detached views sharing the
---- module's storage (PyTorch semantics: clone them for a snapshot). Second result:
---- the names in their stable order.
+--- module's storage (PyTorch semantics: clone them for a snapshot). A plain table,
+--- so lg.save(path, m:state_dict()) works; m:state_dict_keys() gives the order.
 function Module:state_dict()
-  local sd, names = {}, {}
-  for i, e in ipairs(state_entries(self)) do
-    sd[e[1]] = e[2]:detach()
-    names[i] = e[1]
-  end
-  return sd, names
+  local sd = {}
+  for _, e in ipairs(state_entries(self)) do sd[e[1]] = e[2]:detach() end
+  return sd
+end
+
+--- The state dict's names in their stable order (parameters then buffers, per module).
+function Module:state_dict_keys()
+  local names = {}
+  for i, e in ipairs(state_entries(self)) do names[i] = e[1] end
+  return names
 end
 
 local function quoted(list)

@@ -116,12 +116,20 @@ function Optimizer:load_state_dict(sd)
   for k in pairs(group) do
     if self.defaults[k] == nil then util.raise(name .. ": unknown hyper-parameter '" .. tostring(k) .. "'") end
   end
-  for i, st in pairs(sd.state) do
-    local p = self.params[i]
-    if p == nil then
+  local indices = {}
+  for i in pairs(sd.state) do
+    if math.type(i) ~= 'integer' or self.params[i] == nil then
       util.raise(string.format('%s: state for parameter %s but the optimizer has %d', name, tostring(i), #self.params))
     end
-    for k, v in pairs(st) do
+    indices[#indices + 1] = i
+  end
+  table.sort(indices) -- checked in a fixed order so the error names the first problem
+  for _, i in ipairs(indices) do
+    local p, st, keys = self.params[i], sd.state[i], {}
+    for k in pairs(st) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = st[k]
       if util.is_tensor(v) and util.shape_str(v) ~= util.shape_str(p) then
         util.raise(string.format('%s: %s of parameter %d has shape %s, the parameter %s', name, k, i,
           util.shape_str(v), util.shape_str(p)))
