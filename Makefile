@@ -24,7 +24,7 @@ DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1
 BUSTED  := busted --lua=lua5.4
 LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/?.so;;'
 
-.PHONY: all deps test sanitize demo data clean
+.PHONY: all deps test sanitize demo data bench fuzz soak clean
 
 all: $(OUT) $(ENV_OUT)
 
@@ -67,7 +67,6 @@ sanitize: deps
 	@$(MAKE) --no-print-directory $(ASAN_OUT) $(BUILD)-asan/lunagrad/env.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	LSAN_OPTIONS=suppressions=spec/lsan.supp \
 	LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)-asan/?.so;;' $(BUSTED) $(SPECS)
 
 demo: deps
@@ -78,6 +77,21 @@ demo: deps
 data: deps
 	@$(MAKE) --no-print-directory all
 	$(LUAENV) lua5.4 tools/make_data.lua
+
+# Lua vs PyTorch on the same workloads, interleaved; prints one table (bench/README.md).
+bench: deps
+	@$(MAKE) --no-print-directory all
+	$(LUAENV) lua5.4 bench/run.lua $(BENCH_ARGS)
+
+# libFuzzer targets (clang, ASan+UBSan) for the file parsers; FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+# 10,000 DANN training steps without collectgarbage(): live bytes and RSS stay flat.
+soak: deps
+	@$(MAKE) --no-print-directory all
+	$(LUAENV) lua5.4 tools/soak.lua
 
 clean:
 	rm -rf build build-asan

@@ -10,7 +10,10 @@ local optim = require 'lunagrad.optim'
 local data = require 'lunagrad.data'
 local plot = require 'lunagrad.plot'
 
-local STEPS, HIDDEN, LR = 3000, 15, 0.01
+local STEPS = tonumber(os.getenv("STEPS")) or 3000
+local HIDDEN = tonumber(os.getenv("HIDDEN")) or 15
+local LR = tonumber(os.getenv("LR")) or 0.01
+local SEED = tonumber(os.getenv("SEED")) or 7
 local OUT = arg and arg[1] or 'out'
 os.execute('mkdir -p ' .. OUT)
 
@@ -28,7 +31,7 @@ local function accuracy(features, classifier, X, y)
 end
 
 local function train(adapt)
-  lg.manual_seed(7)
+  lg.manual_seed(SEED)
   local features = nn.Sequential(nn.Linear(2, HIDDEN), nn.ReLU())
   local classifier = nn.Linear(HIDDEN, 2)
   local grl = nn.GradientReversal(0)

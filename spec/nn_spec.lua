@@ -342,7 +342,10 @@ describe('nn.class custom modules', function()
     self.head = nn.Linear(hidden, 3)
     self.grl = nn.GradientReversal(0.5)
   end
-  function SpecNet:forward(x) return self.head(self.grl(self.features(x))) * self.scale end
+  function SpecNet:forward(x)
+    self.last_hidden = self.features(x) -- a cached activation is not a parameter
+    return self.head(self.grl(self.last_hidden)) * self.scale
+  end
 
   it('registers children and parameters in assignment order with dotted names', function()
     local net = SpecNet(4)
@@ -357,7 +360,8 @@ describe('nn.class custom modules', function()
     local seen = {}
     for name, p in net:named_parameters() do seen[#seen + 1] = name .. ':' .. p:numel() end
     assert.are.same({ 'scale:1', 'features.1.weight:8', 'features.1.bias:4', 'head.weight:12', 'head.bias:3' }, seen)
-    assert.are.same({ 3, 3 }, { net(lg.zeros(3, 2)):shape()[1], net(lg.zeros(3, 2)):shape()[2] })
+    assert.are.same({ 3, 3 }, net(lg.zeros(3, 2)):shape())
+    assert.are.equal(5, #net:parameters())
   end)
 
   it('switches modes recursively, zeroes gradients and applies functions children first', function()
@@ -476,6 +480,13 @@ describe('loss modules', function()
     assert.truthy(error_of(nn.CrossEntropyLoss, { reduction = 'avg' })
       :find("reduction must be 'mean', 'sum' or 'none', got avg", 1, true))
     assert.truthy(error_of(nn.CrossEntropyLoss, { reduce = 'sum' }):find("unknown option 'reduce'", 1, true))
+  end)
+
+  it('report a kernel\'s shape error at the caller\'s line', function()
+    local err = error_of(function() return nn.CrossEntropyLoss()(lg.zeros(3, 4), { 1, 2 }) end)
+    assert.truthy(err:find('nn_spec.lua:%d+: lunagrad%.cross_entropy: '), err)
+    err = error_of(function() return F.mse_loss(lg.zeros(3), lg.zeros(2)) end)
+    assert.truthy(err:find('nn_spec.lua:%d+: lunagrad%.mse_loss: '), err)
   end)
 
   it('NLLLoss, BCEWithLogitsLoss and MSELoss match the formulas', function()

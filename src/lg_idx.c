@@ -193,6 +193,13 @@ lg_tensor *lg_idx_parse(const void *buf, size_t len, int dtype, int *type_out) {
 
 /* ---- reading files -------------------------------------------------------- */
 
+/* zlib prefixes its messages with the stream's name, "<fd:3>" for gzdopen. */
+static const char *gz_message(gzFile f, int *err) {
+  const char *msg = gzerror(f, err);
+  const char *colon = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
+  return colon ? colon + 2 : msg;
+}
+
 /* Reads up to n bytes; returns the count, or -1 after lg_failed on a read or
  * inflate error (a gzip stream that ends early is an error too). */
 static long long gz_read_full(gzFile f, unsigned char *dst, size_t n, const char *path) {
@@ -201,7 +208,7 @@ static long long gz_read_full(gzFile f, unsigned char *dst, size_t n, const char
     size_t want = n - got > (1u << 30) ? (1u << 30) : n - got;
     int r = gzread(f, dst + got, (unsigned)want);
     int err = Z_OK;
-    const char *msg = r <= 0 ? gzerror(f, &err) : NULL;
+    const char *msg = r <= 0 ? gz_message(f, &err) : NULL;
     if (r == 0 && err == Z_BUF_ERROR) return lg_failed("'%s': truncated gzip stream", path);
     if (r < 0 || (r == 0 && err != Z_OK))
       return lg_failed("'%s': cannot read: %s", path, err == Z_ERRNO ? strerror(errno) : msg);
@@ -374,7 +381,7 @@ int lg_idx_write(const char *path, lg_tensor *t, lg_idx_type type, bool gzip) {
   } else {
     int w = write_body(f, c, (int)type);
     int err = Z_OK;
-    const char *msg = w == -1 ? gzerror(f, &err) : NULL;
+    const char *msg = w == -1 ? gz_message(f, &err) : NULL;
     if (w == -1) rc = lg_failed("cannot write '%s': %s", tmp, err == Z_ERRNO ? strerror(errno) : msg);
     else if (w) rc = -1; /* a value did not fit: message already set */
     if (gzclose(f) != Z_OK && !rc) rc = lg_failed("cannot write '%s': %s", tmp, strerror(errno));

@@ -120,15 +120,15 @@ static void header_free(st_header *h) {
   memset(h, 0, sizeof *h);
 }
 
-/* Grows an array of `size`-byte items to hold one more; -1 when out of memory. */
-static int grow(void **items, size_t *cap, size_t n, size_t size) {
-  if (n < *cap) return 0;
+/* items grown to hold at least n + 1 `size`-byte entries (the same pointer if
+ * they fit already), or NULL when out of memory (items is then unchanged). */
+static void *grow(void *items, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return items;
   size_t new_cap = *cap ? 2 * *cap : 8;
-  void *p = realloc(*items, new_cap * size);
-  if (!p) return lg_failed("out of memory reading the header");
-  *items = p;
+  void *p = realloc(items, new_cap * size);
+  if (!p) return lg_fail("out of memory reading the header");
   *cap = new_cap;
-  return 0;
+  return p;
 }
 
 /* ---- JSON ------------------------------------------------------------------------ */
@@ -371,8 +371,10 @@ static int parse_metadata(jreader *j, st_header *h) {
     return 0;
   }
   for (;;) {
-    if (grow((void **)&h->meta, &h->meta_cap, h->n_meta, sizeof *h->meta)) return -1;
-    st_meta *m = &h->meta[h->n_meta];
+    st_meta *meta = grow(h->meta, &h->meta_cap, h->n_meta, sizeof *h->meta);
+    if (!meta) return -1;
+    h->meta = meta;
+    st_meta *m = &meta[h->n_meta];
     if (jstring(j, &m->key, "expected a metadata key")) return -1;
     h->n_meta++; /* owned by h from here on, value NULL until read */
     m->value = NULL;
@@ -410,11 +412,13 @@ static int parse_header(const unsigned char *json, size_t n, st_header *h) {
         h->has_meta = true;
         if (parse_metadata(&j, h)) return -1;
       } else {
-        if (grow((void **)&h->entries, &h->cap, h->n, sizeof *h->entries)) {
+        st_entry *entries = grow(h->entries, &h->cap, h->n, sizeof *h->entries);
+        if (!entries) {
           free(key);
           return -1;
         }
-        st_entry *e = &h->entries[h->n++];
+        h->entries = entries;
+        st_entry *e = &entries[h->n++];
         memset(e, 0, sizeof *e);
         e->name = key;
         if (parse_tensor_info(&j, e)) return -1;

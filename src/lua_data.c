@@ -50,14 +50,16 @@ static int push_idx_result(lua_State *L, lg_tensor *t, int type, const char *fn)
 static int l_read_idx(lua_State *L) {
   const char *path = check_path(L, 1, "read_idx");
   int dtype = opt_idx_dtype(L, 2, "read_idx"), type = 0;
-  return push_idx_result(L, lg_idx_read(path, dtype, &type), type, "read_idx");
+  lg_tensor *t = lg_idx_read(path, dtype, &type); /* before reading `type` */
+  return push_idx_result(L, t, type, "read_idx");
 }
 
 static int l_parse_idx(lua_State *L) {
   size_t len;
   const char *bytes = luaL_checklstring(L, 1, &len);
   int dtype = opt_idx_dtype(L, 2, "parse_idx"), type = 0;
-  return push_idx_result(L, lg_idx_parse(bytes, len, dtype, &type), type, "parse_idx");
+  lg_tensor *t = lg_idx_parse(bytes, len, dtype, &type);
+  return push_idx_result(L, t, type, "parse_idx");
 }
 
 static int l_write_idx(lua_State *L) {

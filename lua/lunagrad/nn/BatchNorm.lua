@@ -58,7 +58,7 @@ function BatchNorm:forward(x)
   if self.training and self.track_running_stats then
     self.num_batches_tracked:fill(self.num_batches_tracked:item() + 1)
   end
-  return lg.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, batch_stats,
+  return util.call(lg.batch_norm, x, self.running_mean, self.running_var, self.weight, self.bias, batch_stats,
     self.momentum, self.eps)
 end
 

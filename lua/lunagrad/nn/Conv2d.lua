@@ -37,7 +37,7 @@ function Conv2d:forward(x)
     util.raise(string.format('lunagrad.nn.Conv2d: expected input [N,%d,H,W] or [%d,H,W], got %s',
       self.in_channels, self.in_channels, util.shape_str(x)))
   end
-  local y = lg.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+  local y = util.call(lg.conv2d, x, self.weight, self.bias, self.stride, self.padding)
   if unbatched then y = y:squeeze(1) end
   return y
 end

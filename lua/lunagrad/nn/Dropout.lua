@@ -14,7 +14,7 @@ end
 function Dropout:forward(x)
   if not util.is_tensor(x) then util.raise('lunagrad.nn.Dropout: expected a Tensor input, got ' .. type(x)) end
   if not self.training or self.p == 0 then return x end
-  return lg.dropout(x, self.p, true)
+  return util.call(lg.dropout, x, self.p, true)
 end
 
 function Dropout:extra_repr() return 'p=' .. self.p end

@@ -27,7 +27,7 @@ function Linear:forward(x)
     util.raise(string.format('lunagrad.nn.Linear: expected input with %d features, got %s', self.in_features,
       x:dim() == 0 and 'a 0-d tensor' or tostring(x:size(-1))))
   end
-  return lg.linear(x, self.weight, self.bias)
+  return util.call(lg.linear, x, self.weight, self.bias)
 end
 
 function Linear:extra_repr()

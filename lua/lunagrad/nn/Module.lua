@@ -33,11 +33,12 @@ local function add_name(list, name)
 end
 
 -- The first assignment of a field lands here (later ones are raw): modules become
--- children, tensors that require grad become parameters, anything else is a field.
+-- children, leaf tensors that require grad become parameters, anything else is a
+-- field (so caching an activation, self.features = f, registers nothing).
 function Module.__newindex(self, k, v)
   if util.is_module(v) then
     add_name(self._children, k)
-  elseif util.is_tensor(v) and v.requires_grad then
+  elseif util.is_tensor(v) and v.requires_grad and v.grad_fn == nil then
     add_name(self._params, k)
   end
   rawset(self, k, v)

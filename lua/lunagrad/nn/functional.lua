@@ -19,7 +19,7 @@ local function split_optional(b, opts)
 end
 
 function F.linear(x, w, b)
-  return lg.linear(tensor_arg('linear', 1, x), tensor_arg('linear', 2, w), b)
+  return util.call(lg.linear, tensor_arg('linear', 1, x), tensor_arg('linear', 2, w), b)
 end
 
 local CONV_OPTS = util.set { 'stride', 'padding' }
@@ -30,7 +30,7 @@ function F.conv2d(x, w, b, opts)
   opts = util.options('nn.functional.conv2d', opts, CONV_OPTS)
   local stride = util.pair('nn.functional.conv2d', 'stride', opts.stride or 1, 1)
   local padding = util.pair('nn.functional.conv2d', 'padding', opts.padding or 0, 0)
-  return lg.conv2d(tensor_arg('conv2d', 1, x), tensor_arg('conv2d', 2, w), b, stride, padding)
+  return util.call(lg.conv2d, tensor_arg('conv2d', 1, x), tensor_arg('conv2d', 2, w), b, stride, padding)
 end
 
 local POOL_OPTS = util.set { 'kernel_size', 'stride', 'padding' }
@@ -51,11 +51,11 @@ local function pool_args(fname, k, stride, padding)
 end
 
 function F.max_pool2d(x, k, stride, padding)
-  return lg.max_pool2d(tensor_arg('max_pool2d', 1, x), pool_args('nn.functional.max_pool2d', k, stride, padding))
+  return util.call(lg.max_pool2d, tensor_arg('max_pool2d', 1, x), pool_args('nn.functional.max_pool2d', k, stride, padding))
 end
 
 function F.avg_pool2d(x, k, stride, padding)
-  return lg.avg_pool2d(tensor_arg('avg_pool2d', 1, x), pool_args('nn.functional.avg_pool2d', k, stride, padding))
+  return util.call(lg.avg_pool2d, tensor_arg('avg_pool2d', 1, x), pool_args('nn.functional.avg_pool2d', k, stride, padding))
 end
 
 local BN_OPTS = util.set { 'training', 'momentum', 'eps' }
@@ -70,7 +70,7 @@ function F.batch_norm(x, rmean, rvar, w, b, opts)
   if not training and (rmean == nil or rvar == nil) then
     util.raise('lunagrad.nn.functional.batch_norm: running_mean and running_var are required when not training')
   end
-  return lg.batch_norm(tensor_arg('batch_norm', 1, x), rmean, rvar, w, b, training, opts.momentum or 0.1,
+  return util.call(lg.batch_norm, tensor_arg('batch_norm', 1, x), rmean, rvar, w, b, training, opts.momentum or 0.1,
     opts.eps or 1e-5)
 end
 
@@ -84,7 +84,7 @@ function F.log_softmax(x, dim) return tensor_arg('log_softmax', 1, x):log_softma
 --- F.dropout(x [, p=0.5 [, training=true]]) (PyTorch's default: training = true).
 function F.dropout(x, p, training)
   p = util.check_number('nn.functional.dropout', 'p', p == nil and 0.5 or p, 0, 1)
-  return lg.dropout(tensor_arg('dropout', 1, x), p, training ~= false)
+  return util.call(lg.dropout, tensor_arg('dropout', 1, x), p, training ~= false)
 end
 
 local LOSS_OPTS = util.set { 'reduction' }
@@ -95,25 +95,25 @@ local function reduction(fname, opts)
 end
 
 function F.cross_entropy(x, t, opts)
-  return lg.cross_entropy(tensor_arg('cross_entropy', 1, x), t, reduction('nn.functional.cross_entropy', opts))
+  return util.call(lg.cross_entropy, tensor_arg('cross_entropy', 1, x), t, reduction('nn.functional.cross_entropy', opts))
 end
 
 function F.nll_loss(x, t, opts)
-  return lg.nll_loss(tensor_arg('nll_loss', 1, x), t, reduction('nn.functional.nll_loss', opts))
+  return util.call(lg.nll_loss, tensor_arg('nll_loss', 1, x), t, reduction('nn.functional.nll_loss', opts))
 end
 
 function F.binary_cross_entropy_with_logits(x, t, opts)
-  return lg.binary_cross_entropy_with_logits(tensor_arg('binary_cross_entropy_with_logits', 1, x), t,
+  return util.call(lg.binary_cross_entropy_with_logits, tensor_arg('binary_cross_entropy_with_logits', 1, x), t,
     reduction('nn.functional.binary_cross_entropy_with_logits', opts))
 end
 
 function F.mse_loss(a, b, opts)
-  return lg.mse_loss(tensor_arg('mse_loss', 1, a), b, reduction('nn.functional.mse_loss', opts))
+  return util.call(lg.mse_loss, tensor_arg('mse_loss', 1, a), b, reduction('nn.functional.mse_loss', opts))
 end
 
 --- The GRL as a function: identity forward, -alpha * grad backward.
 function F.gradient_reversal(x, alpha)
-  return lg.revgrad(tensor_arg('gradient_reversal', 1, x), alpha == nil and 1 or alpha)
+  return util.call(lg.revgrad, tensor_arg('gradient_reversal', 1, x), alpha == nil and 1 or alpha)
 end
 F.revgrad = F.gradient_reversal
 

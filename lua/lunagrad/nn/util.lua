@@ -22,6 +22,15 @@ function util.raise(msg)
   end
 end
 
+--- fn(...) with an error from inside it (e.g. a C kernel's shape check) re-raised at
+--- the user's line instead of the library line that called the kernel.
+function util.call(fn, ...)
+  local ok, a, b = pcall(fn, ...)
+  if ok then return a, b end
+  if type(a) ~= 'string' then error(a, 0) end
+  util.raise((a:gsub('^[^\n]-:%d+: ', '', 1)))
+end
+
 function util.is_tensor(v) return core.is_tensor(v) == true end
 
 function util.is_module(v)
