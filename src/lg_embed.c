@@ -276,11 +276,8 @@ static inline __attribute__((always_inline)) void repulse_rows_d(int64_t begin, 
   int64_t n = c->n;
   for (int64_t i = begin; i < end; i++) {
     lg_v8sf zacc = {0}, racc[3] = {{0}, {0}, {0}};
-    lg_v8sf yi[3] = {{0}, {0}, {0}};
-    for (int k = 0; k < dims; k++) {
-      float v = c->y[k * n + i];
-      yi[k] = (lg_v8sf){v, v, v, v, v, v, v, v};
-    }
+    lg_v8sf yi[3];
+    for (int k = 0; k < 3; k++) yi[k] = (lg_v8sf){0} + (k < dims ? c->y[k * n + i] : 0.0f);
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
       lg_v8sf diff[3], d2 = {0};
@@ -367,6 +364,36 @@ static double repulsion(repulse_ctx *c) {
   return z;
 }
 
+/* attr[i] = sum_j p_ij (y_i - y_j) / (1 + |y_i - y_j|^2) over the sparse P. */
+static void attraction(const csr *p, const double *y, int64_t n, int dims, double *attr) {
+  for (int64_t i = 0; i < n; i++) {
+    double *ai = attr + i * dims;
+    const double *yi = y + i * dims;
+    for (int k = 0; k < dims; k++) ai[k] = 0;
+    for (int64_t e = p->start[i]; e < p->start[i + 1]; e++) {
+      const double *yj = y + p->col[e] * dims;
+      double d2 = 0;
+      for (int k = 0; k < dims; k++) d2 += (yi[k] - yj[k]) * (yi[k] - yj[k]);
+      double w = p->val[e] / (1 + d2);
+      for (int k = 0; k < dims; k++) ai[k] += w * (yi[k] - yj[k]);
+    }
+  }
+}
+
+/* KL(P || Q) = sum p log(p / q) over the non-zero p, q_ij = (1 + d_ij^2)^-1 / Z. */
+static double kl_divergence(const csr *p, const double *y, int64_t n, int dims, double zsum) {
+  double acc = 0;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t e = p->start[i]; e < p->start[i + 1]; e++) {
+      const double *yi = y + i * dims, *yj = y + p->col[e] * dims;
+      double d2 = 0;
+      for (int k = 0; k < dims; k++) d2 += (yi[k] - yj[k]) * (yi[k] - yj[k]);
+      double q = 1 / (1 + d2) / zsum, pv = p->val[e];
+      if (pv > 0) acc += pv * log(pv / (q > DBL_MIN ? q : DBL_MIN));
+    }
+  return acc;
+}
+
 /* Standard normal from the core generator (Box-Muller on (0, 1] uniforms). */
 static double core_gauss(void) {
   double u1 = 1.0 - lg_random_uniform(), u2 = lg_random_uniform();
@@ -439,45 +466,13 @@ lg_tensor *lg_tsne(lg_tensor *x, const lg_tsne_opts *opts, double *kl) {
     double zsum = repulsion(&rc);
     if (zsum < DBL_MIN) zsum = DBL_MIN;
     if (it == o.iterations) { /* one more pass at the final layout: its Z gives KL(P || Q) */
-      if (kl) {
-        double acc = 0;
-        for (int64_t i = 0; i < n; i++)
-          for (int64_t e = p.start[i]; e < p.start[i + 1]; e++) {
-            int64_t j = p.col[e];
-            double d2 = 0;
-            for (int k = 0; k < dims; k++) {
-              double df = y[i * dims + k] - y[j * dims + k];
-              d2 += df * df;
-            }
-            double q = 1 / (1 + d2) / zsum, pv = p.val[e];
-            if (pv > 0) acc += pv * log(pv / (q > DBL_MIN ? q : DBL_MIN));
-          }
-        *kl = acc;
-      }
+      if (kl) *kl = kl_divergence(&p, y, n, dims, zsum);
       break;
     }
     double exag = it < o.exaggeration_iters ? o.early_exaggeration : 1.0;
     double mom = it < o.exaggeration_iters ? o.momentum : o.final_momentum;
-    /* attractive term over the sparse P */
-    for (int64_t i = 0; i < n; i++) {
-      double a[8] = {0}, *ai = dims <= 8 ? a : attr + i * dims;
-      if (dims > 8)
-        for (int k = 0; k < dims; k++) ai[k] = 0;
-      for (int64_t e = p.start[i]; e < p.start[i + 1]; e++) {
-        int64_t j = p.col[e];
-        double d2 = 0;
-        for (int k = 0; k < dims; k++) {
-          double df = y[i * dims + k] - y[j * dims + k];
-          d2 += df * df;
-        }
-        double w = p.val[e] / (1 + d2);
-        for (int k = 0; k < dims; k++) ai[k] += w * (y[i * dims + k] - y[j * dims + k]);
-      }
-      if (dims <= 8)
-        for (int k = 0; k < dims; k++) attr[i * dims + k] = a[k];
-    }
+    attraction(&p, y, n, dims, attr);
     /* gradient step with momentum and gains (Jacobs' delta-bar-delta, as bhtsne) */
-    double mean[8] = {0};
     for (int64_t e = 0; e < nd; e++) {
       double g = exag * attr[e] - rep[e] / zsum;
       gains[e] = (g > 0) != (upd[e] > 0) ? gains[e] + 0.2 : gains[e] * 0.8;
@@ -486,12 +481,11 @@ lg_tensor *lg_tsne(lg_tensor *x, const lg_tsne_opts *opts, double *kl) {
       y[e] += upd[e];
     }
     /* keep the layout centred (the objective is translation invariant) */
-    if (dims <= 8) {
-      for (int64_t i = 0; i < n; i++)
-        for (int k = 0; k < dims; k++) mean[k] += y[i * dims + k];
-      for (int k = 0; k < dims; k++) mean[k] /= (double)n;
-      for (int64_t i = 0; i < n; i++)
-        for (int k = 0; k < dims; k++) y[i * dims + k] -= mean[k];
+    for (int k = 0; k < dims; k++) {
+      double mean = 0;
+      for (int64_t i = 0; i < n; i++) mean += y[i * dims + k];
+      mean /= (double)n;
+      for (int64_t i = 0; i < n; i++) y[i * dims + k] -= mean;
     }
   }
   {
@@ -662,7 +656,7 @@ static int top_eigen(const cov_op *c, int64_t k, double *comp, double *val) {
   /* start: a fixed pseudo-random block (no draw from the user's generator) */
   memset(q, 0, (size_t)(m * d) * sizeof *q);
   orthonormalize(q, m, d);
-  for (int it = 0; it < 2000; it++) {
+  for (int it = 0; it < 1000; it++) {
     apply_cov(c, q, m, w);
     lg_gemm_f64(false, true, m, m, d, 1.0, q, d, w, d, 0.0, h, m); /* Rayleigh quotient Q C Q^T */
     for (int64_t i = 0; i < m; i++)

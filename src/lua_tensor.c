@@ -175,9 +175,24 @@ bool lgL_optbool(lua_State *L, int idx, const char *field, bool def) {
 typedef struct {
   int ndim;
   int64_t shape[LG_MAX_DIMS];
-  double *data;
-  int64_t n, cap;
+  lg_dtype dtype;
+  double *data;   /* float dtypes: the values as doubles */
+  int64_t *ints;  /* int64: the values themselves (doubles would round above 2^53) */
+  int64_t n;
 } table_reader;
+
+/* A Lua number as int64: integers exactly, floats truncated like a C cast but
+ * only when the result exists (a NaN or 1e300 cast is undefined behaviour). */
+static int64_t number_to_int64(lua_State *L, int idx, const char *fn) {
+  if (lua_isinteger(L, idx)) return (int64_t)lua_tointeger(L, idx);
+  double d = lua_tonumber(L, idx);
+  if (!(d > -9223372036854775809.0 && d < 9223372036854775808.0)) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%g", d);
+    luaL_error(L, "lunagrad.%s: value %s cannot be converted to int64", fn, buf);
+  }
+  return (int64_t)d;
+}
 
 /* First pass: the shape, following first elements. */
 static void probe_shape(lua_State *L, int idx, table_reader *r, const char *fn) {
@@ -192,12 +207,14 @@ static void probe_shape(lua_State *L, int idx, table_reader *r, const char *fn) 
   lua_pop(L, 1);
 }
 
-/* Second pass: every sub-table must have the probed length at its depth. */
+/* Second pass: every sub-table must have the probed length at its depth.
+ * Run first without a buffer (validation only), then again to copy. */
 static void read_values(lua_State *L, int depth, table_reader *r, const char *fn) {
   if (depth == r->ndim) {
     if (lua_type(L, -1) != LUA_TNUMBER)
       luaL_error(L, "lunagrad.%s: table holds a %s where a number was expected", fn, luaL_typename(L, -1));
-    r->data[r->n++] = lua_tonumber(L, -1);
+    if (r->ints) r->ints[r->n++] = number_to_int64(L, -1, fn);
+    else if (r->data) r->data[r->n++] = lua_tonumber(L, -1);
     return;
   }
   if (lua_type(L, -1) != LUA_TTABLE)
@@ -216,15 +233,37 @@ static void read_values(lua_State *L, int depth, table_reader *r, const char *fn
 
 static lg_tensor *tensor_from_table(lua_State *L, int idx, lg_dtype dtype, const char *fn) {
   table_reader r = {0};
+  r.dtype = dtype;
   idx = lua_absindex(L, idx);
   probe_shape(L, idx, &r, fn);
-  int64_t n = lg_shape_numel(r.ndim, r.shape);
-  /* the buffer is a Lua userdata so a ragged-table error cannot leak it */
-  r.data = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(double), 0);
+  /* The probed shape follows first elements only, so its product can exceed
+   * what the table holds (shared sub-tables, or a ragged table that the second
+   * pass would reject): bound it before allocating, without overflow. */
+  int64_t n = 1;
+  for (int d = 0; d < r.ndim; d++) {
+    if (r.shape[d] && n > (int64_t)(((size_t)1 << 40) / sizeof(double)) / r.shape[d])
+      luaL_error(L, "lunagrad.%s: table too large (more than 2^37 elements)", fn);
+    n *= r.shape[d];
+  }
+  /* validate before allocating: a ragged table of a few elements can probe
+   * as a huge shape ({{{1, 1, ...}, 1, ...}, 1, ...}) */
   lua_pushvalue(L, idx);
   read_values(L, 0, &r, fn);
   lua_pop(L, 1);
-  lg_tensor *t = lg_from_doubles(r.ndim, r.shape, r.data, dtype);
+  /* the buffer is a Lua userdata so an error cannot leak it */
+  void *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(double), 0);
+  if (dtype == LG_I64) r.ints = buf;
+  else r.data = buf;
+  lua_pushvalue(L, idx);
+  read_values(L, 0, &r, fn);
+  lua_pop(L, 1);
+  lg_tensor *t;
+  if (dtype == LG_I64) {
+    t = lg_empty(r.ndim, r.shape, LG_I64);
+    if (t && n) memcpy(lg_data_ptr(t), r.ints, (size_t)n * sizeof(int64_t));
+  } else {
+    t = lg_from_doubles(r.ndim, r.shape, r.data, dtype);
+  }
   lua_pop(L, 1);
   return t;
 }
@@ -234,7 +273,11 @@ lg_tensor *lgL_totensor(lua_State *L, int idx, const char *fn, lg_dtype like) {
   lg_tensor *t = lgL_test(L, idx);
   if (t) return t;
   int type = lua_type(L, idx);
-  if (type == LUA_TNUMBER) t = lg_scalar(lua_tonumber(L, idx), like);
+  if (type == LUA_TNUMBER && like == LG_I64) {
+    int64_t v = number_to_int64(L, idx, fn);
+    t = lg_empty(0, NULL, LG_I64);
+    if (t) *(int64_t *)lg_data_ptr(t) = v;
+  } else if (type == LUA_TNUMBER) t = lg_scalar(lua_tonumber(L, idx), like);
   else if (type == LUA_TTABLE) t = tensor_from_table(L, idx, like, fn);
   else if (luaL_testudata(L, idx, LGL_TENSOR)) lgL_check(L, idx, fn); /* released: raises */
   else luaL_error(L, "lunagrad.%s: bad argument #%d (Tensor, number or table expected, got %s)", fn,
@@ -263,6 +306,19 @@ static int l_tensor(lua_State *L) {
 }
 
 /* ---- properties -------------------------------------------------------------- */
+
+/* Pushes the element at idx: int64 read as int64 (lg_get's double would round
+ * values above 2^53, and casting 2^63 back is undefined). */
+static void push_element(lua_State *L, const lg_tensor *t, const int64_t *idx) {
+  if (t->dtype != LG_I64) {
+    lua_pushnumber(L, lg_get(t, idx));
+    return;
+  }
+  int64_t off = t->offset;
+  for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+  lua_pushinteger(L, (lua_Integer)((const int64_t *)t->storage->data)[off]);
+}
+
 
 static int push_borrowed(lua_State *L, lg_tensor *t) {
   if (!t) {
@@ -296,8 +352,7 @@ static int t_index(lua_State *L) {
       return luaL_error(L, "lunagrad.index: index %d out of range for size %d", (int)i, (int)t->shape[0]);
     lg_tensor *s = lg_select(t, 0, i > 0 ? i - 1 : i + t->shape[0]);
     if (s && s->ndim == 0 && !s->requires_grad) {
-      lua_pushnumber(L, lg_item(s));
-      if (s->dtype == LG_I64) lua_pushinteger(L, (lua_Integer)lg_item(s)), lua_remove(L, -2);
+      push_element(L, s, NULL);
       lg_release(s);
       return 1;
     }
@@ -383,24 +438,19 @@ static int t_len(lua_State *L) {
   return 1;
 }
 
-static void push_value(lua_State *L, const lg_tensor *t, double v) {
-  if (t->dtype == LG_I64) lua_pushinteger(L, (lua_Integer)v);
-  else lua_pushnumber(L, v);
-}
-
 static int t_item(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "item");
   if (lg_numel(t) != 1)
     return luaL_error(L, "lunagrad.item: only one-element tensors can be converted to a number, got %d elements",
                       (int)lg_numel(t));
   int64_t idx[LG_MAX_DIMS] = {0};
-  push_value(L, t, lg_get(t, idx));
+  push_element(L, t, idx);
   return 1;
 }
 
 static void push_nested(lua_State *L, const lg_tensor *t, int depth, int64_t *idx) {
   if (depth == t->ndim) {
-    push_value(L, t, lg_get(t, idx));
+    push_element(L, t, idx);
     return;
   }
   luaL_checkstack(L, 3, "totable");
@@ -573,6 +623,7 @@ static int t_long(lua_State *L) { return cast_to(L, LG_I64, "long"); }
 static int t_fill(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "fill");
   double v = lgL_number(L, 2, "fill", "value");
+  if (t->dtype == LG_I64) v = (double)number_to_int64(L, 2, "fill"); /* NaN/inf refused, not cast */
   if (t->requires_grad && lg_grad_enabled())
     return luaL_error(L, "lunagrad.fill: a tensor that requires grad cannot be filled in place (use lg.no_grad)");
   lg_fill(t, v);

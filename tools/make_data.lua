@@ -56,7 +56,7 @@ local function run(cmd, show)
 end
 
 local function capture(cmd)
-  local p = io.popen(cmd .. ' 2>/dev/null')
+  local p = io.popen('(' .. cmd .. ') 2>/dev/null')
   local out = p:read('a')
   p:close()
   return (out:gsub('%s+$', ''))
@@ -87,7 +87,7 @@ local function fail(msg)
 end
 
 local root = opts.root
-for _, d in ipairs { root, root .. '/mnist', root .. '/mnist_m', root .. '/photos' } do
+for _, d in ipairs { root, root .. '/mnist', root .. '/mnist_m', opts.photos and root or root .. '/photos' } do
   if not run('mkdir -p ' .. quote(d)) then fail('cannot create ' .. d) end
 end
 print(string.format('make_data: writing under %s (seed %d)', root, opts.seed))

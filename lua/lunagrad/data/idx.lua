@@ -65,6 +65,9 @@ function idx.write_idx(path, t, opts)
   if not core.is_tensor(t) then
     error('lunagrad.data.write_idx: bad argument #2 (Tensor expected, got ' .. type(t) .. ')', 2)
   end
+  if opts.type ~= nil and type(opts.type) ~= 'string' then
+    error('lunagrad.data.write_idx: option type must be a string, got ' .. type(opts.type), 2)
+  end
   local gzip = opts.gzip
   if gzip == nil then gzip = type(path) == 'string' and path:sub(-3) == '.gz' end
   return call(core.write_idx, path, t, opts.type or DEFAULT_TYPE[t.dtype], gzip)

@@ -43,6 +43,7 @@ function mnist_m.blend(digits, photos, opts)
     error('lunagrad.data.mnist_m.blend: photos must be a non-empty list of H x W x 3 tensors', 2)
   end
   if math.type(seed) ~= 'integer' then error('lunagrad.data.mnist_m.blend: seed must be an integer', 2) end
+  if type(threshold) ~= 'number' then error('lunagrad.data.mnist_m.blend: threshold must be a number', 2) end
   local ok, images, sources = pcall(core.mnistm_blend, digits, photos, seed, threshold)
   if not ok then error(images, 2) end
   return images, sources
