@@ -352,9 +352,17 @@ LG_EMBED_CLONES static void repulse_rows(int64_t begin, int64_t end, void *ctx) 
   }
 }
 
-/* Runs fn over [0, n) in chunks (one thread for now: rows are independent, so a
- * thread pool can split them without changing the result). */
-static void for_rows(int64_t n, void (*fn)(int64_t, int64_t, void *), void *ctx) { fn(0, n, ctx); }
+/* Runs fn over [0, n) in chunks of rows on the OpenMP threads: rows are
+ * independent, so the split does not change the result. */
+static void for_rows(int64_t n, void (*fn)(int64_t, int64_t, void *), void *ctx) {
+  enum { ROWS_PER_CHUNK = 64 };
+  int64_t chunks = (n + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
+#pragma omp parallel for schedule(dynamic) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; c++) {
+    int64_t begin = c * ROWS_PER_CHUNK, end = begin + ROWS_PER_CHUNK < n ? begin + ROWS_PER_CHUNK : n;
+    fn(begin, end, ctx);
+  }
+}
 
 /* Sum of z over rows; fills r. */
 static double repulsion(repulse_ctx *c) {
