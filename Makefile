@@ -3,7 +3,7 @@
 # packages with apt-get when run as root (and prints the apt-get line otherwise).
 
 CC      ?= gcc
-CFLAGS  ?= -O2 -g
+CFLAGS  ?= -O3 -g
 WARN    := -std=c11 -Wall -Wextra -Wno-unknown-pragmas
 DEFS    := -D_DEFAULT_SOURCE
 PKGS    := lua5.4 openblas

@@ -220,6 +220,43 @@ local function best_of(side_results, settings, key, lower)
   return best
 end
 
+-- The CPU-time-normalised value of one 1-thread run: the rate the process would
+-- have had owning its core (each worker reports cpu = CPU seconds / wall seconds of
+-- its measured window). Much steadier than wall time on a shared machine, but
+-- blind to what co-runners do to caches: a cross-check, not the headline number.
+local function cpu_key(key)
+  if key == 'value' then return 'cpu' end
+  local n = key:match('^n(%d+)$')
+  if n then return 'cpu' .. n end
+  n = key:match('^mm(%d+)$')
+  return n and ('cpumm' .. n) or nil
+end
+
+local function cpu_values(results, key, lower)
+  local out, ck = {}, cpu_key(key)
+  for _, r in ipairs(results or {}) do
+    local v, c = r[key], ck and r[ck]
+    if type(v) == 'number' and type(c) == 'number' and c > 0 then
+      out[#out + 1] = lower and v * c or v / c
+    end
+  end
+  return out
+end
+
+--- Best 1-thread setting by CPU-normalised median: {setting=, median=} or nil.
+local function best_t1_cpu(side_results, settings, key, lower)
+  local best
+  for _, s in ipairs(settings) do
+    if s.threads == 1 then
+      local m = median(cpu_values(side_results[s.name], key, lower))
+      if m and (not best or (lower and m < best.median) or (not lower and m > best.median)) then
+        best = { setting = s.name, median = m }
+      end
+    end
+  end
+  return best
+end
+
 --- Smallest median peak RSS of one side over its settings.
 local function min_rss(side_results, settings)
   local best
@@ -319,7 +356,9 @@ local function main(argv)
   end
 
   local function args(w, s)
-    local a = string.format('%s --time %g --warmup %g --threads %d', w.id, o.time, o.warmup, s.threads)
+    local scale = w.id == 'W5' and 0.5 or 1 -- W5 measures every size (PyTorch: twice)
+    local a = string.format('%s --time %g --warmup %g --threads %d', w.id, o.time * scale, o.warmup * scale,
+      s.threads)
     if w.id == 'W5' then a = a .. ' --sizes ' .. sh_quote(o.sizes) end
     return a
   end
@@ -343,8 +382,8 @@ local function main(argv)
       if w.id == 'W5' and sgemm then
         for _, s in ipairs(sides.direct) do
           if s.threads == t then
-            jobs[#jobs + 1] = { side = 'direct', setting = s, cmd = sh_quote(sgemm) .. ' --time ' .. o.time
-              .. ' --warmup ' .. o.warmup .. ' --threads ' .. t .. ' --sizes ' .. sh_quote(o.sizes), env = s.env }
+            jobs[#jobs + 1] = { side = 'direct', setting = s, cmd = sh_quote(sgemm) .. ' --time ' .. o.time * 0.5
+              .. ' --warmup ' .. o.warmup * 0.5 .. ' --threads ' .. t .. ' --sizes ' .. sh_quote(o.sizes), env = s.env }
           end
         end
       end
@@ -391,7 +430,11 @@ local function main(argv)
 
   -- The table.
   local header = { 'workload', 'unit', 'lunagrad', 'PyTorch ' .. (torch_version or '-'), 'ratio', 'target', 'met',
-    'RSS MB lg', 'RSS MB pt' }
+    't1 CPU ratio', 'RSS MB lg', 'RSS MB pt' }
+  local function cpu_ratio(a, b, lower)
+    if not a or not b then return '-' end
+    return string.format('%.2f', lower and b.median / a.median or a.median / b.median)
+  end
   local rows, notes = {}, {}
   local function ratio_str(r, suffix) return r and string.format('%.2f%s', r, suffix or 'x') or '-' end
   local function met(r, target, at_most)
@@ -414,7 +457,9 @@ local function main(argv)
           ratio = ref and lb.median / ref
         end
         rows[#rows + 1] = { w.title .. ' n=' .. size, w.unit, cell(lb), cell(pb), ratio_str(ratio, ''),
-          '>=0.95 of BLAS', met(ratio, w.target), mb(lb and lb.rss_kb), mb(pb and pb.rss_kb) }
+          '>=0.95 of BLAS', met(ratio, w.target),
+          cpu_ratio(best_t1_cpu(lg_res, sides.lg, key, false), best_t1_cpu(direct_res, sides.direct, key, false)),
+          mb(lb and lb.rss_kb), mb(pb and pb.rss_kb) }
         local mm = best_of(pt_res, sides.pt, 'mm' .. size, false)
         local db = best_of(direct_res, sides.direct, key, false)
         notes[#notes + 1] = string.format('  n=%-5s direct cblas_sgemm %s GFLOP/s at %s (best: %s), torch.mm %s',
@@ -428,18 +473,21 @@ local function main(argv)
       if lb and pb then ratio = w.lower and pb.median / lb.median or lb.median / pb.median end
       local target = w.target and string.format('>=%gx', w.target) or '-'
       rows[#rows + 1] = { w.title, w.unit, cell(lb), cell(pb), ratio_str(ratio), target,
-        met(ratio, w.target), mb(lb and lb.rss_kb), mb(pb and pb.rss_kb) }
+        met(ratio, w.target),
+        cpu_ratio(best_t1_cpu(lg_res, sides.lg, 'value', w.lower), best_t1_cpu(pt_res, sides.pt, 'value', w.lower),
+          w.lower),
+        mb(lb and lb.rss_kb), mb(pb and pb.rss_kb) }
       if w.id == 'W4' then
         local lg_gf = lb and lb.median * 3.04
         local pt_gf = pb and pb.median * 3.04
-        rows[#rows + 1] = { w.title, 'GFLOP/s', num(lg_gf), num(pt_gf), '', '(3.04 GFLOP/step)', '', '', '' }
+        rows[#rows + 1] = { w.title, 'GFLOP/s', num(lg_gf), num(pt_gf), '', '(3.04 GFLOP/step)', '', '', '', '' }
         -- Peak RSS: lunagrad at its best-speed setting vs PyTorch's smallest.
         local pr = min_rss(pt_res, sides.pt)
         local lr = lb and lb.rss_kb
         local rr = (lr and pr) and lr / pr.rss_kb
         rows[#rows + 1] = { w.title .. ' peak RSS', 'MB', lr and (mb(lr) .. ' ' .. lb.setting) or '-',
           pr and (mb(pr.rss_kb) .. ' ' .. pr.setting) or '-', rr and string.format('%.2f', rr) or '-', '<=0.5',
-          met(rr, 0.5, true), '', '' }
+          met(rr, 0.5, true), '', '', '' }
       end
     end
   end
@@ -449,7 +497,8 @@ local function main(argv)
   print_table(rows, header)
   print('Settings: tN = N threads (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, set_num_threads); +malloc = PyTorch with'
     .. ' GLIBC_TUNABLES=' .. GLIBC_TUNABLES .. '.')
-  print('Each side shows its best setting. RSS = VmHWM at the end of the process (median).')
+  print('Each side shows its best setting. RSS = VmHWM at the end of the process (median). t1 CPU ratio: the same'
+    .. ' ratio from 1-thread runs with each rate divided by the run\'s CPU/wall share (robust to preemption).')
   if #notes > 0 then
     print('W5 ratio = lunagrad / direct cblas_sgemm at the same thread count:')
     for _, n in ipairs(notes) do print(n) end
@@ -461,7 +510,11 @@ local function main(argv)
     for _, w in ipairs(o.workloads) do
       for _, s in ipairs(sides[side]) do
         if s.threads == 1 then
-          for _, v in ipairs(values(((results[w.id] or {})[side] or {})[s.name], 'cpu')) do xs[#xs + 1] = v end
+          for _, r in ipairs(((results[w.id] or {})[side] or {})[s.name] or {}) do
+            for k, v in pairs(r) do
+              if k:match('^cpu') and type(v) == 'number' then xs[#xs + 1] = v end
+            end
+          end
         end
       end
     end

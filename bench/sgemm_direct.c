@@ -87,7 +87,10 @@ int main(int argc, char **argv) {
   }
   if (threads > 0) openblas_set_num_threads(threads);
   printf("RESULT W5direct");
-  for (int i = 0; i < nsizes; i++) printf(" n%d=%.6g", sizes[i], gflops(sizes[i], time, warmup));
-  printf(" cpu=%.3f rss_kb=%ld threads=%d unit=GFLOP/s\n", last_cpu, vmhwm_kb(), threads);
+  for (int i = 0; i < nsizes; i++) {
+    double gf = gflops(sizes[i], time, warmup);
+    printf(" n%d=%.6g cpu%d=%.3f", sizes[i], gf, sizes[i], last_cpu);
+  }
+  printf(" rss_kb=%ld threads=%d unit=GFLOP/s\n", vmhwm_kb(), threads);
   return 0;
 }

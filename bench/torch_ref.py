@@ -148,10 +148,12 @@ def w5(o):
         flop = 2.0 * n * n * n
         iters, s = measure(lambda: torch.matmul(a, b), o.time, o.warmup)
         r['n%d' % n] = flop * iters / s / 1e9
+        r['cpu%d' % n] = LAST_CPU
         r['iters'] += iters
         r['secs'] += s
         iters, s = measure(lambda: torch.mm(a, b), o.time, o.warmup)
         r['mm%d' % n] = flop * iters / s / 1e9
+        r['cpumm%d' % n] = LAST_CPU
     r['value'] = r['n%d' % o.sizes[0]]
     return r
 

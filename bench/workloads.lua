@@ -152,6 +152,7 @@ function W.W5(o)
     local function step() c = lg.matmul(a, b) end
     local iters, s = measure(step, o.time, o.warmup)
     r['n' .. n] = 2 * n * n * n * iters / s / 1e9
+    r['cpu' .. n] = last_cpu
     r.iters, r.secs = r.iters + iters, r.secs + s
     assert(c:size(1) == n)
   end

@@ -201,6 +201,15 @@ lg_tensor *lg_cross_entropy(lg_tensor *logits, lg_tensor *target, lg_reduction r
 lg_tensor *lg_bce_with_logits(lg_tensor *logits, lg_tensor *target, lg_reduction r);
 lg_tensor *lg_mse_loss(lg_tensor *a, lg_tensor *b, lg_reduction r);
 
+/* ---- optimisers (in place, no graph) ----------------------------------- */
+typedef struct {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, maximize;
+  bool first; /* first step with momentum: the buffer is set to d */
+} lg_sgd_options;
+/* One SGD step on param (PyTorch's rule); buf may be NULL when momentum == 0. */
+int lg_sgd_update(lg_tensor *param, lg_tensor *grad, lg_tensor *buf, const lg_sgd_options *o);
+
 /* ---- autograd ------------------------------------------------------- */
 int lg_set_requires_grad(lg_tensor *t, bool on); /* float leaves only */
 bool lg_grad_enabled(void);

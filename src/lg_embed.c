@@ -334,15 +334,8 @@ static void repulse_rows_generic(int64_t begin, int64_t end, const repulse_ctx *
   }
 }
 
-/* x86-64 with glibc: also compiled for AVX2 (8 floats per instruction instead of
- * 4), picked at load time; other targets get the portable build only. */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
-#define LG_EMBED_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define LG_EMBED_CLONES
-#endif
 
-LG_EMBED_CLONES static void repulse_rows(int64_t begin, int64_t end, void *ctx) {
+LG_VECTOR_CLONES static void repulse_rows(int64_t begin, int64_t end, void *ctx) {
   const repulse_ctx *c = ctx;
   switch (c->dims) {
   case 1: repulse_rows_d(begin, end, c, 1); break;

@@ -603,7 +603,7 @@ static int memory_read(void *ctx, uint64_t offset, void *dst, size_t n) {
 
 int lg_safetensors_parse(const void *buf, size_t len, lg_safetensors *out) {
   memset(out, 0, sizeof *out);
-  uint64_t header_len;
+  uint64_t header_len = 0;
   if (require_little_endian() || check_prefix(buf, len, &header_len)) return -1;
   const unsigned char *bytes = buf;
   return read_header_and_tensors(bytes + 8, header_len, len - 8 - header_len, memory_read,
@@ -637,7 +637,7 @@ static int fail_with_path(const char *path) {
 static int load_open_file(FILE *f, lg_safetensors *out) {
   struct stat st;
   unsigned char prefix[8] = {0};
-  uint64_t header_len;
+  uint64_t header_len = 0;
   if (fstat(fileno(f), &st)) return lg_failed("cannot stat: %s", strerror(errno));
   if (!S_ISREG(st.st_mode)) return lg_failed("not a regular file");
   uint64_t size = (uint64_t)st.st_size;

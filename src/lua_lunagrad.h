@@ -49,5 +49,6 @@ void lgL_open_nn(lua_State *L);     /* linear, batch_norm, dropout, losses (lua_
 void lgL_open_io(lua_State *L);     /* safetensors save/load (lua_io.c) */
 void lgL_open_data(lua_State *L);   /* IDX files and images (lua_data.c) */
 void lgL_open_da(lua_State *L);     /* t-SNE and PCA kernels (lua_da.c) */
+void lgL_open_optim(lua_State *L);  /* fused optimiser updates (lua_optim.c) */
 
 #endif

@@ -45,9 +45,9 @@ typedef struct { row_fn f32, f64, i64; } kernel_set;
   }
 
 #define DEFINE_BINARY(NAME, EXPR)                                                       \
-  static void NAME##_f32(int64_t n, char **p, const int64_t *s, void *ctx) { BINARY_BODY(float, EXPR) } \
-  static void NAME##_f64(int64_t n, char **p, const int64_t *s, void *ctx) { BINARY_BODY(double, EXPR) } \
-  static void NAME##_i64(int64_t n, char **p, const int64_t *s, void *ctx) { BINARY_BODY(int64_t, EXPR) } \
+  LG_VECTOR_CLONES static void NAME##_f32(int64_t n, char **p, const int64_t *s, void *ctx) { BINARY_BODY(float, EXPR) } \
+  LG_VECTOR_CLONES static void NAME##_f64(int64_t n, char **p, const int64_t *s, void *ctx) { BINARY_BODY(double, EXPR) } \
+  LG_VECTOR_CLONES static void NAME##_i64(int64_t n, char **p, const int64_t *s, void *ctx) { BINARY_BODY(int64_t, EXPR) } \
   static const kernel_set NAME##_kernels = {NAME##_f32, NAME##_f64, NAME##_i64};
 
 /* Unary kernels read parameters c[0], c[1] from ctx (a double array). */
@@ -63,9 +63,9 @@ typedef struct { row_fn f32, f64, i64; } kernel_set;
   }
 
 #define DEFINE_UNARY(NAME, EXPR)                                                        \
-  static void NAME##_f32(int64_t n, char **p, const int64_t *s, void *ctx) { UNARY_BODY(float, EXPR) } \
-  static void NAME##_f64(int64_t n, char **p, const int64_t *s, void *ctx) { UNARY_BODY(double, EXPR) } \
-  static void NAME##_i64(int64_t n, char **p, const int64_t *s, void *ctx) { UNARY_BODY(int64_t, EXPR) } \
+  LG_VECTOR_CLONES static void NAME##_f32(int64_t n, char **p, const int64_t *s, void *ctx) { UNARY_BODY(float, EXPR) } \
+  LG_VECTOR_CLONES static void NAME##_f64(int64_t n, char **p, const int64_t *s, void *ctx) { UNARY_BODY(double, EXPR) } \
+  LG_VECTOR_CLONES static void NAME##_i64(int64_t n, char **p, const int64_t *s, void *ctx) { UNARY_BODY(int64_t, EXPR) } \
   static const kernel_set NAME##_kernels = {NAME##_f32, NAME##_f64, NAME##_i64};
 
 DEFINE_BINARY(add, a + b)
@@ -73,6 +73,7 @@ DEFINE_BINARY(sub, a - b)
 DEFINE_BINARY(mul, a * b)
 DEFINE_BINARY(div, a / b) /* int64 never reaches it: division promotes to float */
 DEFINE_BINARY(powt, pow((double)a, (double)b))
+DEFINE_BINARY(relu_grad, b > 0 ? a : 0) /* a = incoming gradient, b = relu's input */
 
 DEFINE_UNARY(add_s, a + c[0])
 DEFINE_UNARY(mul_s, a * c[0])
@@ -411,8 +412,9 @@ static int abs_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
 }
 LG_DEFINE_OP(abs);
 
+/* One fused pass (no mask tensor): relu's backward runs after every hidden layer. */
 static int relu_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return times(g, lg_compare_scalar(n->saved[0], 0, LG_GT), gin);
+  return (gin[0] = run_binary(&relu_grad_kernels, g, n->saved[0], g->dtype)) ? 0 : -1;
 }
 LG_DEFINE_OP(relu);
 
@@ -454,33 +456,41 @@ LG_DEFINE_OP(clamp);
 
 /* ---- comparisons: float32 0/1, never differentiable --------------------------- */
 
-#define CMP_CASES(T)                                                                     \
+/* One loop per (dtype, comparison), with the common "tensor vs scalar,
+ * contiguous" case separate so that it vectorises. */
+#define CMP_LOOP(T, EXPR)                                                                \
   do {                                                                                   \
     const T *x = (const T *)p[1], *y = (const T *)p[2];                                  \
-    for (int64_t i = 0; i < n; i++) {                                                    \
-      T a = x[i * s[1]], b = y[i * s[2]];                                                \
-      bool r;                                                                            \
-      switch (op) {                                                                      \
-      case LG_EQ: r = a == b; break;                                                     \
-      case LG_NE: r = a != b; break;                                                     \
-      case LG_LT: r = a < b; break;                                                      \
-      case LG_LE: r = a <= b; break;                                                     \
-      case LG_GT: r = a > b; break;                                                      \
-      default: r = a >= b; break;                                                        \
+    if (s[0] == 1 && s[1] == 1 && s[2] == 0) {                                           \
+      T b = y[0];                                                                        \
+      for (int64_t i = 0; i < n; i++) { T a = x[i]; o[i] = (EXPR) ? 1.0f : 0.0f; }       \
+    } else {                                                                             \
+      for (int64_t i = 0; i < n; i++) {                                                  \
+        T a = x[i * s[1]], b = y[i * s[2]];                                              \
+        o[i * s[0]] = (EXPR) ? 1.0f : 0.0f;                                              \
       }                                                                                  \
-      o[i * s[0]] = r ? 1.0f : 0.0f;                                                     \
     }                                                                                    \
   } while (0)
 
+#define CMP_CASES(T)                                                                     \
+  switch (op) {                                                                          \
+  case LG_EQ: CMP_LOOP(T, a == b); break;                                                \
+  case LG_NE: CMP_LOOP(T, a != b); break;                                                \
+  case LG_LT: CMP_LOOP(T, a < b); break;                                                 \
+  case LG_LE: CMP_LOOP(T, a <= b); break;                                                \
+  case LG_GT: CMP_LOOP(T, a > b); break;                                                 \
+  default: CMP_LOOP(T, a >= b); break;                                                   \
+  }
+
 typedef struct { lg_cmp op; lg_dtype dtype; } cmp_ctx;
 
-static void compare_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+LG_VECTOR_CLONES static void compare_row(int64_t n, char **p, const int64_t *s, void *vctx) {
   const cmp_ctx *c = vctx;
   lg_cmp op = c->op;
   float *o = (float *)p[0];
-  if (c->dtype == LG_F32) CMP_CASES(float);
-  else if (c->dtype == LG_F64) CMP_CASES(double);
-  else CMP_CASES(int64_t);
+  if (c->dtype == LG_F32) CMP_CASES(float)
+  else if (c->dtype == LG_F64) CMP_CASES(double)
+  else CMP_CASES(int64_t)
 }
 
 lg_tensor *lg_compare(lg_tensor *a, lg_tensor *b, lg_cmp op) {

@@ -151,8 +151,8 @@ static lg_tensor *matmul_compute(lg_tensor *a, lg_tensor *b) {
   }
   va = view_of(ca, true);
   vb = view_of(cb, false);
-  bool ta, tb;
-  int64_t lda, ldb;
+  bool ta = false, tb = false; /* set by blas_layout; initialised for -O3 -Wmaybe-uninitialized */
+  int64_t lda = 0, ldb = 0;
   blas_layout(va.rows, va.cols, va.rs, va.cs, &ta, &lda);
   blas_layout(vb.rows, vb.cols, vb.rs, vb.cs, &tb, &ldb);
   int64_t astride[LG_MAX_DIMS] = {0}, bstride[LG_MAX_DIMS] = {0};

@@ -63,7 +63,36 @@ static int pool_geometry(const lg_tensor *x, const int k[2], const int stride[2]
   _Pragma("omp parallel for schedule(static) if ((g)->planes * (g)->h * (g)->w >= LG_PARALLEL_GRAIN)")
 
 #define LG_DEFINE_POOL_KERNELS(T, SUF)                                                         \
+  /* 2x2 windows, stride 2, no padding (every LeNet-style net): no window arithmetic. */   \
+  static void max_pool_2x2_##SUF(const T *x, const pool_geom *g, T *out, int64_t *arg) {      \
+    LG_PARALLEL_PLANES(g)                                                                      \
+    for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
+      const T *src = x + pl * g->h * g->w;                                                      \
+      T *o = out + pl * g->oh * g->ow;                                                         \
+      int64_t *a = arg + pl * g->oh * g->ow;                                                   \
+      for (int64_t oy = 0; oy < g->oh; oy++) {                                                 \
+        const T *r0 = src + 2 * oy * g->w, *r1 = r0 + g->w;                                   \
+        for (int64_t ox = 0; ox < g->ow; ox++) {                                               \
+          int64_t at = 2 * oy * g->w + 2 * ox;                                                 \
+          T best = r0[2 * ox], v;                                                              \
+          int64_t k = at;                                                                      \
+          v = r0[2 * ox + 1];                                                                  \
+          if (v > best || isnan(v)) best = v, k = at + 1;                                      \
+          v = r1[2 * ox];                                                                      \
+          if (v > best || isnan(v)) best = v, k = at + g->w;                                   \
+          v = r1[2 * ox + 1];                                                                  \
+          if (v > best || isnan(v)) best = v, k = at + g->w + 1;                               \
+          o[oy * g->ow + ox] = best;                                                           \
+          a[oy * g->ow + ox] = k;                                                              \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }                                                                                            \
   static void max_pool_##SUF(const T *x, const pool_geom *g, T *out, int64_t *arg) {          \
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) {   \
+      max_pool_2x2_##SUF(x, g, out, arg);                                                      \
+      return;                                                                                  \
+    }                                                                                          \
     LG_PARALLEL_PLANES(g)                                                                      \
     for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
       const T *src = x + pl * g->h * g->w;                                                      \

@@ -4,6 +4,8 @@
 --   buf = d (first step) | momentum * buf + (1 - dampening) * d
 --   d = nesterov and d + momentum * buf or buf
 --   p = p - lr * d
+local lg = require 'lunagrad'
+local sgd_update = require('lunagrad.core')._optim.sgd_update
 local util = require 'lunagrad.nn.util'
 local Optimizer = require 'lunagrad.optim.Optimizer'
 
@@ -23,23 +25,17 @@ function SGD:check()
   end
 end
 
+-- One fused C pass per parameter (src/ops/optim.c), in place.
 function SGD:update(p, g, st)
-  local d = self.maximize and -g or g
-  if self.weight_decay ~= 0 then d = d + p * self.weight_decay end
-  local momentum = self.momentum
-  if momentum ~= 0 then
-    local buf = st.momentum_buffer
-    if buf == nil then
-      buf = d:clone()
-      st.momentum_buffer = buf
-    elseif self.dampening ~= 0 then
-      buf:copy(buf * momentum + d * (1 - self.dampening))
-    else
-      buf:copy(buf * momentum + d)
-    end
-    if self.nesterov then d = d + buf * momentum else d = buf end
+  local first = false
+  if self.momentum ~= 0 and st.momentum_buffer == nil then
+    st.momentum_buffer = lg.empty(p:shape(), { dtype = p.dtype })
+    first = true
   end
-  p:copy(p - d * self.lr)
+  sgd_update(p, g, st.momentum_buffer, {
+    lr = self.lr, momentum = self.momentum, dampening = self.dampening, weight_decay = self.weight_decay,
+    nesterov = self.nesterov, maximize = self.maximize, first = first,
+  })
 end
 
 return SGD
