@@ -47,6 +47,11 @@ struct lg_node {
   int64_t deps;
   lg_tensor *grad_acc;
   int visit;
+  /* anomaly mode: where the op was called ("file.lua:12", owned), stamped by
+   * the binding after the op returns; site_pending marks nodes recorded in
+   * anomaly mode that have no site yet. Both stay NULL/false when it is off. */
+  char *site;
+  bool site_pending;
 };
 
 /* The op table: each line of lg_ops.def becomes `extern const lg_op_info lg_op_NAME;`
@@ -74,6 +79,22 @@ void lg_save(lg_node *node, int slot, lg_tensor *t);
 /* Stores a detached alias of t (for saving an op's own output). */
 int lg_save_output(lg_node *node, int slot, lg_tensor *t);
 void lg_node_release(lg_node *n);
+
+/* ---- anomaly mode (lunagrad.detect_anomaly; src/lg_autograd.c) -------------
+ * When on, nodes are marked for a creation site, and backward checks every
+ * gradient a node's rule returns, failing at the first NaN/Inf with the op's
+ * name and site. The binding checks forward outputs (it knows the Lua line).
+ * When off it costs one branch per recorded op and per backward node. */
+bool lg_anomaly_enabled(void);
+bool lg_set_anomaly_enabled(bool on); /* returns the previous mode */
+/* "NaN" if t holds a NaN, else "Inf" if it holds an infinity, else NULL
+ * (int64 tensors: always NULL). */
+const char *lg_nonfinite(const lg_tensor *t);
+/* True when t->grad_fn was recorded in anomaly mode and has no site yet. */
+bool lg_anomaly_pending(const lg_tensor *t);
+/* Gives `site` (copied) to t->grad_fn and every node behind it that is still
+ * pending: the nodes one call of the binding recorded. 0, or -1 out of memory. */
+int lg_anomaly_stamp(lg_tensor *t, const char *site);
 
 /* ---- tensor construction ---------------------------------------------- */
 /* A tensor struct sharing `storage` (retained) with the given geometry. */
@@ -108,6 +129,14 @@ void lg_gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                  int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+
+/* Hot loops are also compiled for AVX2 (8 floats per instruction instead of 4)
+ * and picked at load time on x86-64 with glibc; elsewhere the portable build only. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
+#define LG_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LG_VECTOR_CLONES
+#endif
 
 /* Minimum elements before OpenMP splits work (below it threads cost more). */
 #define LG_PARALLEL_GRAIN 32768
