@@ -26,7 +26,7 @@ typedef struct {
  * drops size-1 dims; the innermost dim ends up as long as memory allows. */
 static void collapse(iter_plan *p) {
   int out = 0;
-  int64_t shape[LG_MAX_DIMS], stride[LG_ITER_MAX_OPS][LG_MAX_DIMS];
+  int64_t shape[LG_MAX_DIMS] = {0}, stride[LG_ITER_MAX_OPS][LG_MAX_DIMS] = {{0}};
   for (int d = 0; d < p->ndim; d++) {
     if (p->shape[d] == 1) continue;
     if (out > 0) {
@@ -53,6 +53,18 @@ static void collapse(iter_plan *p) {
   memcpy(p->stride, stride, sizeof stride);
 }
 
+/* Every operand steps through `shape` in row-major order with unit steps. */
+static bool all_contiguous(int nops, const int64_t strides[][LG_MAX_DIMS], int ndim, const int64_t *shape) {
+  for (int k = 0; k < nops; k++) {
+    int64_t expect = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+      if (shape[d] != 1 && strides[k][d] != expect) return false;
+      expect *= shape[d];
+    }
+  }
+  return true;
+}
+
 /* One piece = `chunk` elements of one innermost row. */
 static void run_piece(const iter_plan *p, const size_t *esize, const int64_t *istride, int64_t piece,
                       int64_t pieces_per_row, int64_t chunk, lg_row_kernel kernel, void *ctx) {
@@ -72,14 +84,25 @@ static void run_piece(const iter_plan *p, const size_t *esize, const int64_t *is
 
 void lg_iterate(int nops, lg_tensor *const *ops, const int64_t strides[][LG_MAX_DIMS], int ndim,
                 const int64_t *shape, lg_row_kernel kernel, void *ctx, bool parallel) {
+  int64_t total = lg_shape_numel(ndim, shape);
+  if (total == 0) return;
+  if (total < LG_PARALLEL_GRAIN && all_contiguous(nops, strides, ndim, shape)) {
+    /* the common small case: one row, no plan to build */
+    char *ptr[LG_ITER_MAX_OPS];
+    int64_t ones[LG_ITER_MAX_OPS];
+    for (int k = 0; k < nops; k++) {
+      ptr[k] = (char *)lg_data_ptr(ops[k]);
+      ones[k] = 1;
+    }
+    kernel(total, ptr, ones, ctx);
+    return;
+  }
   iter_plan p = {.nops = nops, .ndim = ndim};
   for (int d = 0; d < ndim; d++) p.shape[d] = shape[d];
   for (int k = 0; k < nops; k++) {
     for (int d = 0; d < ndim; d++) p.stride[k][d] = strides[k][d];
     p.base[k] = (char *)lg_data_ptr(ops[k]);
   }
-  int64_t total = lg_shape_numel(ndim, shape);
-  if (total == 0) return;
   collapse(&p);
   size_t esize[LG_ITER_MAX_OPS];
   for (int k = 0; k < nops; k++) esize[k] = lg_dtype_size(ops[k]->dtype);

@@ -13,13 +13,10 @@
 #define N_CLASSES 256
 #define MIN_BYTES 64
 
-typedef struct cached {
-  struct cached *next;
-  void *data;
-} cached;
-
+/* A cached buffer holds the link to the next one in its first bytes (every
+ * buffer has at least MIN_BYTES), so caching allocates nothing. */
 static struct {
-  cached *free_list[N_CLASSES];
+  void *free_list[N_CLASSES];
   size_t cached_bytes, limit;
   int64_t live_bytes, peak_bytes, allocated_since_report;
 } pool = {.limit = (size_t)1 << 30};
@@ -47,10 +44,8 @@ lg_storage *lg_storage_new(size_t nbytes) {
   int cls = size_class(nbytes, &capacity);
   void *data = NULL;
   if (cls >= 0 && cls < N_CLASSES && pool.free_list[cls]) {
-    cached *c = pool.free_list[cls];
-    pool.free_list[cls] = c->next;
-    data = c->data;
-    free(c);
+    data = pool.free_list[cls];
+    pool.free_list[cls] = *(void **)data;
     pool.cached_bytes -= capacity;
   } else if (capacity < nbytes || !(data = aligned_alloc(64, round64(capacity)))) {
     lg_empty_cache();
@@ -77,11 +72,9 @@ void lg_storage_release(lg_storage *s) {
   size_t capacity;
   int cls = size_class(s->nbytes, &capacity);
   pool.live_bytes -= (int64_t)s->capacity;
-  cached *c = NULL;
-  if (cls < N_CLASSES && pool.cached_bytes + capacity <= pool.limit && (c = malloc(sizeof *c))) {
-    c->data = s->data;
-    c->next = pool.free_list[cls];
-    pool.free_list[cls] = c;
+  if (cls < N_CLASSES && pool.cached_bytes + capacity <= pool.limit) {
+    *(void **)s->data = pool.free_list[cls];
+    pool.free_list[cls] = s->data;
     pool.cached_bytes += capacity;
   } else {
     free(s->data);
@@ -92,10 +85,9 @@ void lg_storage_release(lg_storage *s) {
 void lg_empty_cache(void) {
   for (int i = 0; i < N_CLASSES; i++) {
     while (pool.free_list[i]) {
-      cached *c = pool.free_list[i];
-      pool.free_list[i] = c->next;
-      free(c->data);
-      free(c);
+      void *data = pool.free_list[i];
+      pool.free_list[i] = *(void **)data;
+      free(data);
     }
   }
   pool.cached_bytes = 0;
