@@ -25,17 +25,21 @@ function SGD:check()
   end
 end
 
--- One fused C pass per parameter (src/ops/optim.c), in place.
+-- One fused C pass per parameter (src/ops/optim.c), in place. The options table
+-- is reused across calls (hyper-parameters may change between steps: opt.lr).
 function SGD:update(p, g, st)
-  local first = false
+  local o = self._fused_options
+  if not o then
+    o = {}
+    self._fused_options = o
+  end
+  o.lr, o.momentum, o.dampening, o.weight_decay = self.lr, self.momentum, self.dampening, self.weight_decay
+  o.nesterov, o.maximize, o.first = self.nesterov, self.maximize, false
   if self.momentum ~= 0 and st.momentum_buffer == nil then
     st.momentum_buffer = lg.empty(p:shape(), { dtype = p.dtype })
-    first = true
+    o.first = true
   end
-  sgd_update(p, g, st.momentum_buffer, {
-    lr = self.lr, momentum = self.momentum, dampening = self.dampening, weight_decay = self.weight_decay,
-    nesterov = self.nesterov, maximize = self.maximize, first = first,
-  })
+  sgd_update(p, g, st.momentum_buffer, o)
 end
 
 return SGD
