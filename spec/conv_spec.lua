@@ -450,3 +450,110 @@ describe('conv2d speed', function()
     assert.are.equal(128 * 24 * 24, b.grad:select(1, 1):item())
   end)
 end)
+
+-- The stride-1 unpadded conv path (plain row copies in im2col/col2im, per-image
+-- gemms, fused bias gradient) and the 2x2/stride-2 max-pool path (byte codes,
+-- no zero fill) must agree with the references on sizes that are not multiples
+-- of the vector width or of the copy pieces (8, 4, 2, 1 pixels).
+describe('conv2d and max_pool2d fast paths', function()
+  it('stride-1 unpadded conv2d matches the naive reference for odd widths (float32, float64)', function()
+    local cases = {
+      {xs = {2, 3, 5, 12}, ws = {4, 3, 3, 2}}, -- ow 11 = 8+2+1
+      {xs = {1, 2, 4, 25}, ws = {3, 2, 2, 6}}, -- ow 20 = 8+8+4
+      {xs = {3, 1, 6, 7}, ws = {2, 1, 6, 1}},  -- oh 1, ow 7 = 4+2+1
+      {xs = {2, 5, 9, 9}, ws = {3, 5, 9, 9}},  -- 1x1 output
+    }
+    for n, c in ipairs(cases) do
+      local xv, wv = values(product(c.xs), 300 + n), values(product(c.ws), 400 + n)
+      local bv = values(c.ws[1], 500 + n)
+      local expect = naive_conv(xv, c.xs, wv, c.ws, bv, {1, 1}, {0, 0})
+      for _, dtype in ipairs {'float64', 'float32'} do
+        local opts = {dtype = dtype}
+        local y = lg.conv2d(tensor(xv, c.xs, opts), tensor(wv, c.ws, opts), lg.tensor(bv, opts))
+        assert_close(expect, flat(y), dtype == 'float32' and 1e-5 or 1e-12, dtype .. ' case ' .. n)
+        local y0 = lg.conv2d(tensor(xv, c.xs, opts), tensor(wv, c.ws, opts)) -- no bias
+        local e0 = naive_conv(xv, c.xs, wv, c.ws, nil, {1, 1}, {0, 0})
+        assert_close(e0, flat(y0), dtype == 'float32' and 1e-5 or 1e-12, dtype .. ' no bias ' .. n)
+      end
+    end
+  end)
+
+  it('stride-1 unpadded conv2d has x, weight and bias gradients matching finite differences', function()
+    local conv = function(x, w, b) return lg.conv2d(x, w, b) end
+    gradcheck(conv, {input({2, 2, 5, 12}, 601), input({3, 2, 3, 2}, 602), input({3}, 603)})
+    gradcheck(conv, {input({1, 3, 4, 7}, 604), input({2, 3, 4, 1}, 605), input({2}, 606)})
+  end)
+
+  it('gives the bias gradient as the output gradient summed over images and pixels', function()
+    local xs, ws = {3, 2, 6, 9}, {4, 2, 2, 3}
+    local x = tensor(values(product(xs), 611), xs)
+    local w = tensor(values(product(ws), 612), ws)
+    local b = lg.tensor(values(4, 613), F64)
+    b.requires_grad = true
+    local y = lg.conv2d(x, w, b)
+    local gv = values(y:numel(), 614)
+    y:backward(tensor(gv, y:shape()))
+    local per = 5 * 7
+    local expect = {0, 0, 0, 0}
+    for i = 0, #gv - 1 do
+      local co = (i // per) % 4
+      expect[co + 1] = expect[co + 1] + gv[i + 1]
+    end
+    assert_close(expect, flat(b.grad), 1e-12, 'bias grad')
+    assert.is_nil(x.grad)
+  end)
+
+  -- scan-order reference: first maximum wins, a NaN wins over anything before it
+  local function ref_pool2(xv, planes, h, w)
+    local oh, ow = h // 2, w // 2
+    local out, arg = {}, {}
+    for pl = 0, planes - 1 do
+      for oy = 0, oh - 1 do
+        for ox = 0, ow - 1 do
+          local best, at
+          for _, d in ipairs {{0, 0}, {0, 1}, {1, 0}, {1, 1}} do
+            local pos = pl * h * w + (2 * oy + d[1]) * w + 2 * ox + d[2]
+            local v = xv[pos + 1]
+            if best == nil or v > best or v ~= v then best, at = v, pos end
+          end
+          out[#out + 1], arg[#arg + 1] = best, at
+        end
+      end
+    end
+    return out, arg
+  end
+
+  it('2x2 stride-2 max_pool2d matches a scan-order reference on odd sizes, ties, NaNs, long rows', function()
+    for _, dtype in ipairs {'float64', 'float32'} do
+      for _, shape in ipairs {{2, 3, 7, 141}, {1, 2, 5, 9}, {1, 1, 2, 2}} do
+        local planes, h, w = shape[1] * shape[2], shape[3], shape[4]
+        local xv = values(planes * h * w, 700 + w)
+        for i = 1, #xv, 5 do xv[i] = 0.25 end      -- ties
+        for i = 3, #xv, 37 do xv[i] = 0 / 0 end    -- NaNs, sometimes two in a window
+        for i = 4, #xv, 37 do xv[i] = 0 / 0 end
+        local expect, arg = ref_pool2(xv, planes, h, w)
+        local x = lg.tensor(xv, {dtype = dtype}):view(shape):detach()
+        x.requires_grad = true
+        local y = lg.max_pool2d(x, 2)
+        local yn = lg.no_grad(function() return lg.max_pool2d(x, 2) end)
+        local got, gotn = flat(y), flat(yn)
+        assert.are.equal(#expect, #got)
+        for i = 1, #expect do
+          local e = expect[i]
+          if e ~= e then
+            assert.is_true(got[i] ~= got[i] and gotn[i] ~= gotn[i], 'NaN at ' .. i)
+          else
+            assert.are.equal(lg.tensor({e}, {dtype = dtype}):item(), got[i], 'value at ' .. i)
+            assert.are.equal(got[i], gotn[i], 'no_grad value at ' .. i)
+          end
+        end
+        local gv = values(#expect, 800 + w)
+        y:backward(lg.tensor(gv, {dtype = dtype}):view(y:shape()))
+        local want = {}
+        for i = 1, planes * h * w do want[i] = 0 end
+        for i, pos in ipairs(arg) do want[pos + 1] = lg.tensor({gv[i]}, {dtype = dtype}):item() end
+        assert.are.same(want, flat(x.grad)) -- dropped last row/column included: zeros
+      end
+    end
+  end)
+end)

@@ -1,33 +1,25 @@
 /* conv2d: zero-padded 2-D cross-correlation, PyTorch's F.conv2d with groups = 1
  * and dilation = 1, for float32 and float64.
  *
- * Lowering: images are unfolded into columns (im2col), col[K, P] with
+ * Lowering: an image is unfolded into columns (im2col), col[K, P] with
  * K = Cin*kH*kW rows and P = oH*oW output pixels, so that out = W[Cout, K] @ col.
- * A chunk of G images is unfolded side by side into col[K, G*P] and multiplied
- * in ONE gemm: per-image gemms are too small for OpenBLAS to thread (and its
- * pthread build must not be called from inside our OpenMP regions), while one
- * wide gemm keeps both cores busy. The price is a copy between the chunk's
- * [Cout, G*P] result and the NCHW layout [G, Cout, P], far cheaper than the gemm.
- * Chunks bound the scratch memory (LG_CONV_COL_ELEMS); the scratch buffers are
- * ordinary storages, so the size-class cache makes them reusable across calls.
+ * One image at a time: col stays small enough for L2 between im2col and the gemm,
+ * and the gemm writes the image's [Cout, P] block straight into the NCHW output
+ * (beta = 1 onto the bias, so nothing else touches the output). Measured on
+ * LeNet's shapes with OpenBLAS's Haswell kernels, per-image gemms run as fast as
+ * gemms over chunks of images, and they need no chunk-layout copies.
+ * The scratch buffers are ordinary storages, reused through the size-class cache.
  *
- * Backward, per chunk, with gT[Cout, G*P] the output gradient in chunk layout:
- *   dW += gT @ col^T                 (gemm accumulating over chunks)
- *   dcol = W^T @ gT, dx = col2im(dcol) (the adjoint of im2col: a scatter-add)
- *   db = sum of g over N, oH, oW.
- * OpenMP splits im2col/col2im/copies over (image, channel) pairs, which touch
- * disjoint memory; every allocation happens before those parallel regions
- * (the storage allocator is not thread-safe). */
+ * Backward, per image, with g[Cout, P] the image's output gradient:
+ *   dW^T += col @ g^T   ([K, Cout]: OpenBLAS is faster in this orientation; one
+ *                        transpose at the end gives dW)
+ *   dcol = W^T @ g, dx = col2im(dcol) (the adjoint of im2col: a scatter-add)
+ *   db = sum of g over images and pixels (per-pixel sums while g is in cache).
+ * Stride 1 without padding (the common case) has copy loops without any window
+ * arithmetic. OpenBLAS threads the gemms; the rest is serial. */
 #include <string.h>
 
 #include "../lg_internal.h"
-
-/* Scratch budget per chunk (elements of col): 512K = 2 MiB in float32. Small
- * enough that the gemm reads col while it is still in cache: measured on LeNet
- * conv1, 2^19 beats 2^22 by ~25% (CPU time) and 2^15..2^19 are on par. */
-#ifndef LG_CONV_COL_ELEMS
-#define LG_CONV_COL_ELEMS ((int64_t)1 << 19)
-#endif
 
 typedef struct {
   int64_t n, cin, h, w;     /* input */
@@ -51,6 +43,36 @@ static void valid_range(int64_t j, int64_t s, int64_t pad, int64_t w, int64_t ow
   *hi = h;
 }
 
+/* ---- small loops ---------------------------------------------------------------
+ * Rows of small images are short (LeNet: 24 and 8 pixels): a memcpy call per row
+ * cost more than the copy, so spans are copied in constant-size pieces the
+ * compiler inlines as vector moves. */
+#define LG_DEFINE_SPANS(T, SUF)                                                           \
+  static inline void copy_span_##SUF(T *restrict dst, const T *restrict src, int64_t n) { \
+    for (; n >= 8; n -= 8, dst += 8, src += 8) memcpy(dst, src, 8 * sizeof(T));           \
+    if (n & 4) memcpy(dst, src, 4 * sizeof(T)), dst += 4, src += 4;                       \
+    if (n & 2) memcpy(dst, src, 2 * sizeof(T)), dst += 2, src += 2;                       \
+    if (n & 1) *dst = *src;                                                               \
+  }                                                                                       \
+  static inline void add_span_##SUF(T *restrict dst, const T *restrict src, int64_t n) {  \
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];                                     \
+  }                                                                                       \
+  LG_VECTOR_CLONES static void fill_bias_##SUF(T *o, const T *b, int64_t rows, int64_t p) { \
+    for (int64_t r = 0; r < rows; r++) {                                                  \
+      T v = b[r];                                                                         \
+      for (int64_t i = 0; i < p; i++) o[r * p + i] = v;                                   \
+    }                                                                                     \
+  }                                                                                       \
+  /* acc = src (first) or acc += src */                                                   \
+  LG_VECTOR_CLONES static void add_rows_##SUF(T *restrict acc, const T *restrict src,     \
+                                              int64_t n, bool first) {                    \
+    if (first) memcpy(acc, src, (size_t)n * sizeof(T));                                   \
+    else                                                                                  \
+      for (int64_t i = 0; i < n; i++) acc[i] += src[i];                                   \
+  }
+LG_DEFINE_SPANS(float, f32)
+LG_DEFINE_SPANS(double, f64)
+
 /* ---- im2col / col2im for one (image, channel) pair ----------------------------
  * x points at the channel's [h, w] plane; col at its first row (row c*kh*kw)
  * and column offset of the image; ld is the row length of col. */
@@ -70,7 +92,7 @@ static void valid_range(int64_t j, int64_t s, int64_t pad, int64_t w, int64_t ow
           }                                                                               \
           const T *src = x + iy * g->w - g->pw + j;                                       \
           for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0;                                \
-          if (g->sw == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(T));      \
+          if (g->sw == 1) copy_span_##SUF(dst + lo, src + lo, hi - lo);                   \
           else                                                                            \
             for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * g->sw];               \
           for (int64_t ox = hi; ox < g->ow; ox++) dst[ox] = 0;                            \
@@ -88,101 +110,94 @@ static void valid_range(int64_t j, int64_t s, int64_t pad, int64_t w, int64_t ow
           if (iy < 0 || iy >= g->h) continue;                                             \
           const T *src = row + oy * g->ow;                                                \
           T *dst = dx + iy * g->w - g->pw + j;                                            \
-          for (int64_t ox = lo; ox < hi; ox++) dst[ox * g->sw] += src[ox];                \
+          if (g->sw == 1) add_span_##SUF(dst + lo, src + lo, hi - lo);                    \
+          else                                                                            \
+            for (int64_t ox = lo; ox < hi; ox++) dst[ox * g->sw] += src[ox];              \
         }                                                                                 \
       }                                                                                   \
   }
+/* Stride 1, no padding (most nets): every tap row is oh plain copies of ow pixels.
+ * ckh = cin*kh; x is the image's [cin, h, w], col its [cin*kh*kw, oh*ow]. */
+#define LG_DEFINE_IM2COL_S1(T, SUF)                                                        \
+  LG_VECTOR_CLONES static void im2col_s1_##SUF(const T *x, int64_t ckh, int64_t kh,        \
+                                               int64_t kw, int64_t h, int64_t w, int64_t oh, \
+                                               int64_t ow, T *col) {                       \
+    for (int64_t ci = 0; ci < ckh; ci++) {                                                 \
+      const T *plane = x + (ci / kh) * h * w + (ci % kh) * w;                              \
+      for (int64_t j = 0; j < kw; j++, col += oh * ow)                                     \
+        for (int64_t oy = 0; oy < oh; oy++) copy_span_##SUF(col + oy * ow, plane + oy * w + j, ow); \
+    }                                                                                      \
+  }                                                                                        \
+  /* the adjoint: dx[c, oy+i, ox+j] += col[(c,i,j), (oy,ox)] */                          \
+  LG_VECTOR_CLONES static void col2im_s1_##SUF(const T *col, int64_t ckh, int64_t kh,      \
+                                               int64_t kw, int64_t h, int64_t w, int64_t oh, \
+                                               int64_t ow, T *dx) {                        \
+    for (int64_t ci = 0; ci < ckh; ci++) {                                                 \
+      T *plane = dx + (ci / kh) * h * w + (ci % kh) * w;                                   \
+      for (int64_t j = 0; j < kw; j++, col += oh * ow)                                     \
+        for (int64_t oy = 0; oy < oh; oy++) add_span_##SUF(plane + oy * w + j, col + oy * ow, ow); \
+    }                                                                                      \
+  }
+LG_DEFINE_IM2COL_S1(float, f32)
+LG_DEFINE_IM2COL_S1(double, f64)
 LG_DEFINE_IM2COL(float, f32)
 LG_DEFINE_IM2COL(double, f64)
 
-/* ---- the chunked kernels, one copy per dtype ------------------------------------
- * x: [n, cin, h, w] contiguous; w: [cout, k]; col, tmp: scratch of k*G*p and
- * cout*G*p elements. */
+/* ---- the per-image kernels, one copy per dtype -----------------------------------
+ * x: [n, cin, h, w] contiguous; w: [cout, k]; col: scratch of k*p elements, small
+ * enough (LeNet: 170-200 KiB) to stay in L2 between im2col and the gemm, and the
+ * gemm writes the image's [cout, p] output straight into NCHW: no chunk-layout
+ * copy, and the bias is added while the output is still in cache. Measured with
+ * OpenBLAS (Haswell kernels) the per-image gemms run as fast as chunked ones for
+ * LeNet's shapes, and the dW gemm is faster in the [k, cout] orientation. */
 #define LG_DEFINE_CONV_KERNELS(T, SUF)                                                      \
-  static void unfold_chunk_##SUF(const T *x, const conv_geom *g, int64_t n0, int64_t gn,   \
-                                 T *col) {                                                  \
-    int64_t ld = gn * g->p, pairs = gn * g->cin, rows = g->kh * g->kw;                      \
-    _Pragma("omp parallel for schedule(static) if (g->k * ld >= LG_PARALLEL_GRAIN)")        \
-    for (int64_t q = 0; q < pairs; q++) {                                                   \
-      int64_t im = q / g->cin, c = q % g->cin;                                              \
-      im2col_##SUF(x + ((n0 + im) * g->cin + c) * g->h * g->w, g, col + c * rows * ld + im * g->p, \
-                   ld);                                                                     \
+  static void unfold_image_##SUF(const T *x, const conv_geom *g, T *col) {                  \
+    int64_t rows = g->kh * g->kw;                                                           \
+    if (g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0) {                             \
+      im2col_s1_##SUF(x, g->cin * g->kh, g->kh, g->kw, g->h, g->w, g->oh, g->ow, col);      \
+      return;                                                                               \
     }                                                                                       \
+    for (int64_t c = 0; c < g->cin; c++)                                                    \
+      im2col_##SUF(x + c * g->h * g->w, g, col + c * rows * g->p, g->p);                    \
   }                                                                                         \
   static void conv_forward_##SUF(const T *x, const T *w, const T *b, T *out,               \
-                                 const conv_geom *g, int64_t chunk, T *col, T *tmp) {       \
-    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {                                          \
-      int64_t gn = g->n - n0 < chunk ? g->n - n0 : chunk, ld = gn * g->p;                   \
-      T *dst = gn == 1 ? out + n0 * g->cout * g->p : tmp; /* one image: already NCHW */    \
-      unfold_chunk_##SUF(x, g, n0, gn, col);                                                \
-      lg_gemm_##SUF(false, false, g->cout, ld, g->k, 1, w, g->k, col, ld, 0, dst, ld);      \
-      int64_t pairs = gn * g->cout;                                                         \
-      _Pragma("omp parallel for schedule(static) if (pairs * g->p >= LG_PARALLEL_GRAIN)")   \
-      for (int64_t q = 0; q < pairs; q++) {                                                 \
-        int64_t im = q / g->cout, co = q % g->cout;                                         \
-        T *o = out + ((n0 + im) * g->cout + co) * g->p;                                     \
-        const T *s = dst + co * ld + im * g->p;                                             \
-        T bias = b ? b[co] : 0;                                                             \
-        for (int64_t i = 0; i < g->p; i++) o[i] = s[i] + bias; /* in place when gn == 1 */  \
-      }                                                                                     \
+                                 const conv_geom *g, T *col) {                              \
+    for (int64_t im = 0; im < g->n; im++) {                                                 \
+      T *o = out + im * g->cout * g->p;                                                     \
+      unfold_image_##SUF(x + im * g->cin * g->h * g->w, g, col);                            \
+      /* beta = 1 onto the bias: OpenBLAS would otherwise zero o in a pass of its own */  \
+      if (b) fill_bias_##SUF(o, b, g->cout, g->p);                                          \
+      lg_gemm_##SUF(false, false, g->cout, g->p, g->k, 1, w, g->k, col, g->p, b ? 1 : 0, o,  \
+                    g->p);                                                                  \
     }                                                                                       \
   }                                                                                         \
-  /* dx (zeroed, may be NULL), dw (may be NULL) from gout [n, cout, p]. */                  \
-  static void conv_backward_##SUF(const T *x, const T *w, const T *gout, T *dx, T *dw,     \
-                                  const conv_geom *g, int64_t chunk, T *col, T *tmp) {      \
-    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {                                          \
-      int64_t gn = g->n - n0 < chunk ? g->n - n0 : chunk, ld = gn * g->p;                   \
-      const T *gt = gout + n0 * g->cout * g->p; /* one image: already [cout, p] */          \
-      if (gn > 1) {                                                                         \
-        int64_t pairs = gn * g->cout;                                                       \
-        _Pragma("omp parallel for schedule(static) if (pairs * g->p >= LG_PARALLEL_GRAIN)") \
-        for (int64_t q = 0; q < pairs; q++) {                                               \
-          int64_t im = q / g->cout, co = q % g->cout;                                       \
-          memcpy(tmp + co * ld + im * g->p, gt + (im * g->cout + co) * g->p,                \
-                 (size_t)g->p * sizeof(T));                                                 \
-        }                                                                                   \
-        gt = tmp;                                                                           \
-      }                                                                                     \
-      if (dw) {                                                                             \
-        unfold_chunk_##SUF(x, g, n0, gn, col);                                              \
-        lg_gemm_##SUF(false, true, g->cout, g->k, ld, 1, gt, ld, col, ld, n0 ? 1 : 0, dw,   \
-                      g->k);                                                                \
+  /* dx (may be NULL; fully written), dwt [k, cout] (may be NULL), dbs [cout, p]          \
+   * per-pixel bias sums (may be NULL) from gout [n, cout, p]. */                           \
+  static void conv_backward_##SUF(const T *x, const T *w, const T *gout, T *dx, T *dwt,    \
+                                  T *dbs, const conv_geom *g, T *col) {                     \
+    for (int64_t im = 0; im < g->n; im++) {                                                 \
+      const T *gi = gout + im * g->cout * g->p;                                             \
+      if (dbs) add_rows_##SUF(dbs, gi, g->cout * g->p, im == 0);                            \
+      if (dwt) {                                                                            \
+        unfold_image_##SUF(x + im * g->cin * g->h * g->w, g, col);                          \
+        lg_gemm_##SUF(false, true, g->k, g->cout, g->p, 1, col, g->p, gi, g->p, im ? 1 : 0, \
+                      dwt, g->cout);                                                        \
       }                                                                                     \
       if (dx) {                                                                             \
-        lg_gemm_##SUF(true, false, g->k, ld, g->cout, 1, w, g->k, gt, ld, 0, col, ld);      \
-        int64_t pairs = gn * g->cin, rows = g->kh * g->kw;                                  \
-        _Pragma("omp parallel for schedule(static) if (g->k * ld >= LG_PARALLEL_GRAIN)")    \
-        for (int64_t q = 0; q < pairs; q++) {                                               \
-          int64_t im = q / g->cin, c = q % g->cin;                                          \
-          col2im_##SUF(col + c * rows * ld + im * g->p, g, ld,                              \
-                       dx + ((n0 + im) * g->cin + c) * g->h * g->w);                        \
-        }                                                                                   \
+        T *d = dx + im * g->cin * g->h * g->w;                                              \
+        int64_t rows = g->kh * g->kw;                                                       \
+        lg_gemm_##SUF(true, false, g->k, g->p, g->cout, 1, w, g->k, gi, g->p, 0, col, g->p); \
+        memset(d, 0, (size_t)(g->cin * g->h * g->w) * sizeof(T));                           \
+        if (g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0)                           \
+          col2im_s1_##SUF(col, g->cin * g->kh, g->kh, g->kw, g->h, g->w, g->oh, g->ow, d);  \
+        else                                                                                \
+          for (int64_t c = 0; c < g->cin; c++)                                              \
+            col2im_##SUF(col + c * rows * g->p, g, g->p, d + c * g->h * g->w);              \
       }                                                                                     \
     }                                                                                       \
   }
 LG_DEFINE_CONV_KERNELS(float, f32)
 LG_DEFINE_CONV_KERNELS(double, f64)
-
-/* Images per chunk: as many as fit the scratch budget, balanced across chunks. */
-static int64_t chunk_size(const conv_geom *g) {
-  int64_t per = g->k * g->p > 0 ? g->k * g->p : 1;
-  int64_t fit = LG_CONV_COL_ELEMS / per;
-  if (fit < 1) fit = 1;
-  if (fit >= g->n) return g->n > 0 ? g->n : 1;
-  int64_t chunks = (g->n + fit - 1) / fit;
-  return (g->n + chunks - 1) / chunks;
-}
-
-/* Scratch col[k, G*p] and tmp[cout, G*p] (tmp only when G > 1). */
-static int scratch(const conv_geom *g, int64_t chunk, lg_dtype dt, lg_tensor **col, lg_tensor **tmp) {
-  int64_t ncol[1] = {g->k * chunk * g->p}, ntmp[1] = {chunk > 1 ? g->cout * chunk * g->p : 1};
-  *col = lg_new_like_shape(1, ncol, dt);
-  *tmp = *col ? lg_new_like_shape(1, ntmp, dt) : NULL;
-  if (*tmp) return 0;
-  lg_release(*col);
-  *col = NULL;
-  return -1;
-}
 
 /* ---- checks ------------------------------------------------------------------ */
 
@@ -240,6 +255,12 @@ static int conv_geometry(const lg_tensor *x, const lg_tensor *w, const lg_tensor
 
 /* ---- forward --------------------------------------------------------------------- */
 
+/* Scratch of `elems` elements (a storage, so the size-class cache reuses it). */
+static lg_tensor *scratch(int64_t elems, lg_dtype dt) {
+  int64_t n[1] = {elems > 0 ? elems : 1};
+  return lg_new_like_shape(1, n, dt);
+}
+
 static lg_tensor *conv2d_4d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[2],
                             const int pad[2]) {
   conv_geom g;
@@ -249,8 +270,7 @@ static lg_tensor *conv2d_4d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int 
   lg_tensor *xc = out ? lg_contiguous(x) : NULL;
   lg_tensor *wc = xc ? lg_contiguous(w) : NULL;
   lg_tensor *bc = wc && b ? lg_contiguous(b) : NULL;
-  lg_tensor *col = NULL, *tmp = NULL;
-  int64_t chunk = chunk_size(&g);
+  lg_tensor *col = NULL;
   bool ok = wc && (!b || bc);
   if (ok && lg_numel(out) > 0) {
     if (g.k == 0) { /* no input channels: the output is the bias */
@@ -260,17 +280,16 @@ static lg_tensor *conv2d_4d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int 
         ok = bv && lg_copy(out, bv) == 0;
         lg_release(bv);
       }
-    } else if ((ok = scratch(&g, chunk, x->dtype, &col, &tmp) == 0)) {
+    } else if ((ok = (col = scratch(g.k * g.p, x->dtype)) != NULL)) {
       if (x->dtype == LG_F32)
         conv_forward_f32(lg_data_ptr(xc), lg_data_ptr(wc), bc ? lg_data_ptr(bc) : NULL,
-                         lg_data_ptr(out), &g, chunk, lg_data_ptr(col), lg_data_ptr(tmp));
+                         lg_data_ptr(out), &g, lg_data_ptr(col));
       else
         conv_forward_f64(lg_data_ptr(xc), lg_data_ptr(wc), bc ? lg_data_ptr(bc) : NULL,
-                         lg_data_ptr(out), &g, chunk, lg_data_ptr(col), lg_data_ptr(tmp));
+                         lg_data_ptr(out), &g, lg_data_ptr(col));
     }
   }
   lg_release(col);
-  lg_release(tmp);
   lg_release(bc);
   if (!ok) {
     lg_release(out);
@@ -307,6 +326,23 @@ lg_tensor *lg_conv2d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[
 
 /* ---- backward -------------------------------------------------------------------- */
 
+/* dw[co, j] = dwt[j, co]; db[co] = sum over pixels of dbs[co, :] (summed in double). */
+#define LG_DEFINE_CONV_FINISH(T, SUF)                                                    \
+  static void finish_grads_##SUF(const T *dwt, const T *dbs, const conv_geom *g, T *dw, \
+                                 T *db) {                                                \
+    if (dw)                                                                              \
+      for (int64_t co = 0; co < g->cout; co++)                                           \
+        for (int64_t j = 0; j < g->k; j++) dw[co * g->k + j] = dwt[j * g->cout + co];    \
+    if (db)                                                                              \
+      for (int64_t co = 0; co < g->cout; co++) {                                         \
+        double acc = 0;                                                                  \
+        for (int64_t i = 0; i < g->p; i++) acc += dbs[co * g->p + i];                    \
+        db[co] = (T)acc;                                                                 \
+      }                                                                                  \
+  }
+LG_DEFINE_CONV_FINISH(float, f32)
+LG_DEFINE_CONV_FINISH(double, f64)
+
 static int conv2d_backward(lg_node *n, lg_tensor *gout, lg_tensor **gin) {
   lg_tensor *x = n->saved[0], *w = n->saved[1];
   bool need_x = n->inputs[0].needs_grad, need_w = n->inputs[1].needs_grad;
@@ -318,33 +354,45 @@ static int conv2d_backward(lg_node *n, lg_tensor *gout, lg_tensor **gin) {
   lg_tensor *gc = gd ? lg_contiguous(gd) : NULL;
   lg_release(gd);
   if (!gc) return -1;
+  lg_dtype dt = x->dtype;
   int rc = 0;
-  if (need_b && !(gin[2] = lg_sum_to(gc, 3, (int64_t[3]){g.cout, 1, 1}))) rc = -1;
-  if (rc == 0 && need_b) { /* [Cout,1,1] -> [Cout] */
-    lg_tensor *flat = lg_view(gin[2], 1, (int64_t[1]){g.cout});
-    lg_release(gin[2]);
-    if (!(gin[2] = flat)) rc = -1;
-  }
-  if (rc == 0 && need_x && !(gin[0] = lg_zeros(4, x->shape, x->dtype))) rc = -1;
-  if (rc == 0 && need_w && !(gin[1] = lg_new_like_shape(4, w->shape, x->dtype))) rc = -1;
-  lg_tensor *col = NULL, *tmp = NULL;
-  int64_t chunk = chunk_size(&g);
-  if (rc == 0 && (need_x || need_w)) {
-    if (g.k == 0 || lg_numel(gc) == 0) {
-      if (gin[1]) rc = lg_fill(gin[1], 0);
-    } else if ((rc = scratch(&g, chunk, x->dtype, &col, &tmp)) == 0) {
-      if (x->dtype == LG_F32)
-        conv_backward_f32(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc),
-                          need_x ? lg_data_ptr(gin[0]) : NULL, need_w ? lg_data_ptr(gin[1]) : NULL,
-                          &g, chunk, lg_data_ptr(col), lg_data_ptr(tmp));
-      else
-        conv_backward_f64(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc),
-                          need_x ? lg_data_ptr(gin[0]) : NULL, need_w ? lg_data_ptr(gin[1]) : NULL,
-                          &g, chunk, lg_data_ptr(col), lg_data_ptr(tmp));
+  if (need_x && !(gin[0] = g.k > 0 && g.n * g.p > 0 ? lg_new_like_shape(4, x->shape, dt)
+                                                    : lg_zeros(4, x->shape, dt)))
+    rc = -1;
+  if (rc == 0 && need_w && !(gin[1] = lg_new_like_shape(4, w->shape, dt))) rc = -1;
+  if (rc == 0 && need_b && !(gin[2] = lg_new_like_shape(1, (int64_t[1]){g.cout}, dt))) rc = -1;
+  if (rc == 0 && (g.n * g.p == 0 || g.k == 0)) { /* degenerate: no products to sum */
+    if (gin[1]) rc = lg_fill(gin[1], 0);
+    if (rc == 0 && gin[2]) {
+      lg_tensor *s = lg_sum_to(gc, 3, (int64_t[3]){g.cout, 1, 1});
+      lg_tensor *flat = s ? lg_view(s, 1, (int64_t[1]){g.cout}) : NULL;
+      rc = flat ? lg_copy(gin[2], flat) : -1;
+      lg_release(s);
+      lg_release(flat);
     }
+  } else if (rc == 0) {
+    lg_tensor *col = need_x || need_w ? scratch(g.k * g.p, dt) : NULL;
+    lg_tensor *dwt = need_w ? scratch(g.k * g.cout, dt) : NULL;
+    lg_tensor *dbs = need_b ? scratch(g.cout * g.p, dt) : NULL;
+    if ((need_x || need_w) && !col) rc = -1;
+    if ((need_w && !dwt) || (need_b && !dbs)) rc = -1;
+#define LG_CONV_PTR(t) ((t) ? lg_data_ptr(t) : NULL)
+    if (rc == 0 && dt == LG_F32) {
+      conv_backward_f32(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc), LG_CONV_PTR(gin[0]),
+                        LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(col));
+      finish_grads_f32(LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(gin[1]),
+                       LG_CONV_PTR(gin[2]));
+    } else if (rc == 0) {
+      conv_backward_f64(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc), LG_CONV_PTR(gin[0]),
+                        LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(col));
+      finish_grads_f64(LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(gin[1]),
+                       LG_CONV_PTR(gin[2]));
+    }
+#undef LG_CONV_PTR
+    lg_release(col);
+    lg_release(dwt);
+    lg_release(dbs);
   }
-  lg_release(col);
-  lg_release(tmp);
   lg_release(gc);
   return rc; /* on error the engine releases what gin holds */
 }
