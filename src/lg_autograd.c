@@ -7,12 +7,14 @@
  *      into node->grad_acc; its rule yields one gradient per input, summed to
  *      the input's shape, added to the producer's grad_acc or the leaf's .grad;
  *   3. unless retain_graph, each node frees its saved tensors once run. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lg_internal.h"
 
 static bool grad_enabled = true;
+static bool anomaly_enabled;
 
 bool lg_grad_enabled(void) { return grad_enabled; }
 
@@ -35,6 +37,7 @@ static void free_node(lg_node *n) {
     lg_release(n->inputs[i].leaf);
   }
   lg_release(n->grad_acc);
+  free(n->site);
   free(n->inputs);
   free(n);
 }
@@ -77,6 +80,7 @@ lg_node *lg_record(const lg_op_info *op, lg_tensor *out, lg_tensor *const *input
   }
   node->refcount = 1;
   node->op = op;
+  node->site_pending = anomaly_enabled;
   node->n_inputs = n;
   node->inputs = edges;
   for (int i = 0; i < n; i++) {
@@ -168,6 +172,102 @@ static lg_tensor *fit_to_edge(lg_tensor *g, const lg_edge *e) {
   return lg_sum_to(g, e->ndim, e->shape);
 }
 
+/* ---- anomaly mode ------------------------------------------------------------ */
+
+bool lg_anomaly_enabled(void) { return anomaly_enabled; }
+
+bool lg_set_anomaly_enabled(bool on) {
+  bool was = anomaly_enabled;
+  anomaly_enabled = on;
+  return was;
+}
+
+typedef struct {
+  bool nan, inf;
+} finite_scan;
+
+const char *lg_nonfinite(const lg_tensor *t) {
+  if (!lg_is_float(t->dtype) || lg_numel(t) == 0) return NULL;
+  finite_scan f = {false, false};
+  int64_t n = lg_numel(t);
+  if (lg_is_contiguous(t)) { /* the common case, without the iterator */
+    if (t->dtype == LG_F32) {
+      const float *x = lg_data_ptr(t);
+      for (int64_t i = 0; i < n && !f.nan; i++) f.nan = x[i] != x[i], f.inf |= x[i] - x[i] != 0;
+    } else {
+      const double *x = lg_data_ptr(t);
+      for (int64_t i = 0; i < n && !f.nan; i++) f.nan = x[i] != x[i], f.inf |= x[i] - x[i] != 0;
+    }
+  } else { /* strided (views): walk the index like an odometer */
+    int64_t idx[LG_MAX_DIMS] = {0};
+    for (int64_t k = 0; k < n && !f.nan; k++) {
+      double v = lg_get(t, idx);
+      f.nan = v != v;
+      f.inf |= !f.nan && v - v != 0;
+      for (int d = t->ndim - 1; d >= 0 && ++idx[d] == t->shape[d]; d--) idx[d] = 0;
+    }
+  }
+  return f.nan ? "NaN" : f.inf ? "Inf" : NULL;
+}
+
+bool lg_anomaly_pending(const lg_tensor *t) { return t->grad_fn && t->grad_fn->site_pending; }
+
+int lg_anomaly_stamp(lg_tensor *t, const char *site) {
+  if (!lg_anomaly_pending(t)) return 0;
+  lg_node **stack = malloc(16 * sizeof *stack);
+  size_t n = 0, cap = 16;
+  if (!stack) return lg_failed("out of memory in anomaly mode");
+  stack[n++] = t->grad_fn;
+  t->grad_fn->site_pending = false;
+  int rc = 0;
+  while (n > 0) {
+    lg_node *node = stack[--n];
+    free(node->site);
+    size_t len = strlen(site) + 1;
+    if ((node->site = malloc(len))) memcpy(node->site, site, len);
+    for (int i = 0; i < node->n_inputs; i++) {
+      lg_node *in = node->inputs[i].fn;
+      if (!in || !in->site_pending) continue;
+      in->site_pending = false; /* marked when pushed: each node once */
+      if (n == cap) {
+        lg_node **grown = realloc(stack, 2 * cap * sizeof *grown);
+        if (!grown) {
+          rc = lg_failed("out of memory in anomaly mode");
+          n = 0;
+          break;
+        }
+        stack = grown;
+        cap *= 2;
+      }
+      stack[n++] = in;
+    }
+  }
+  free(stack);
+  return rc;
+}
+
+static const char *ordinal(int i) {
+  static char buf[16];
+  const char *suffix = (i % 100 >= 11 && i % 100 <= 13) ? "th" : i % 10 == 1 ? "st" : i % 10 == 2 ? "nd"
+                       : i % 10 == 3 ? "rd" : "th";
+  snprintf(buf, sizeof buf, "%d%s", i, suffix);
+  return buf;
+}
+
+/* Anomaly mode: the first gradient with NaN/Inf among what n's rule returned. */
+static int check_gradients(const lg_node *n, lg_tensor *const *gin) {
+  for (int i = 0; i < n->n_inputs; i++) {
+    const char *bad = gin[i] && n->inputs[i].needs_grad ? lg_nonfinite(gin[i]) : NULL;
+    if (!bad) continue;
+    if (n->site)
+      return lg_failed("function '%s' returned %s values in its %s input gradient (op created at %s)",
+                       n->op->name, bad, ordinal(i + 1), n->site);
+    return lg_failed("function '%s' returned %s values in its %s input gradient (creation site "
+                     "unknown: enable anomaly mode before the forward pass)", n->op->name, bad, ordinal(i + 1));
+  }
+  return 0;
+}
+
 /* ---- the backward walk ---------------------------------------------------- */
 
 typedef struct {
@@ -224,6 +324,7 @@ static int run_node(lg_node *n, node_list *ready, bool retain) {
   lg_tensor **gin = n->n_inputs <= 4 ? stack_gin : calloc((size_t)n->n_inputs, sizeof *gin);
   int rc = gin ? 0 : lg_failed("out of memory in backward");
   if (rc == 0 && g && n->op->backward(n, g, gin) != 0) rc = -1;
+  if (rc == 0 && anomaly_enabled) rc = check_gradients(n, gin);
   for (int i = 0; i < n->n_inputs; i++) {
     lg_edge *e = &n->inputs[i];
     if (rc == 0 && gin[i] && e->needs_grad) {

@@ -53,6 +53,8 @@ static int l_full(lua_State *L) {
   if (!lua_isnoneornil(L, value_idx + 1) && lua_type(L, value_idx + 1) != LUA_TTABLE)
     return luaL_error(L, "lunagrad.full: options must be a table, got %s", luaL_typename(L, value_idx + 1));
   lg_dtype dtype = lgL_optdtype(L, value_idx + 1, LG_F32, "full");
+  if (dtype == LG_I64 && !(v > -9223372036854775809.0 && v < 9223372036854775808.0))
+    return luaL_error(L, "lunagrad.full: fill value %f cannot be converted to int64", v);
   lgL_push(L, lg_full(nd, shape, v, dtype), "full");
   if (lgL_optbool(L, value_idx + 1, "requires_grad", false) && lg_set_requires_grad(lgL_test(L, -1), true))
     return lgL_raise(L, "full");

@@ -59,6 +59,69 @@ static void report_to_gc(lua_State *L) {
   }
 }
 
+/* ---- anomaly mode: creation sites and forward checks ----------------------------
+ * The site is the first Lua frame outside lunagrad's own Lua files (so a loss
+ * computed inside nn.CrossEntropyLoss is blamed on the user's line), followed
+ * by the library frame when there is one: "train.lua:42 (in lunagrad/nn/Linear.lua:31)". */
+
+static char lib_prefix[512]; /* "@lua/lunagrad/": sources starting with it are lunagrad's */
+
+/* Finds where require 'lunagrad' loads from, with package.searchpath. */
+static void find_lib_prefix(lua_State *L) {
+  lib_prefix[0] = 0;
+  int top = lua_gettop(L);
+  if (lua_getglobal(L, "package") == LUA_TTABLE && lua_getfield(L, -1, "searchpath") == LUA_TFUNCTION) {
+    lua_pushliteral(L, "lunagrad");
+    lua_getfield(L, -3, "path");
+    if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+      const char *path = lua_tostring(L, -1), *slash = strrchr(path, '/');
+      /* only a package directory (.../lunagrad/init.lua) identifies our files */
+      if (slash && slash - path >= 8 && !strcmp(slash, "/init.lua") && !strncmp(slash - 8, "lunagrad", 8) &&
+          (size_t)(slash - path) + 3 < sizeof lib_prefix)
+        snprintf(lib_prefix, sizeof lib_prefix, "@%.*s", (int)(slash - path + 1), path);
+    }
+  }
+  lua_settop(L, top);
+}
+
+static bool in_library(const lua_Debug *ar) {
+  return lib_prefix[0] && strncmp(ar->source, lib_prefix, strlen(lib_prefix)) == 0;
+}
+
+/* Writes the calling Lua code's "source:line" into buf, followed by up to
+ * three lunagrad frames it went through, innermost first. */
+static void creation_site(lua_State *L, char *buf, size_t len) {
+  lua_Debug ar;
+  char via[256] = "";
+  size_t used = 0;
+  int n_lib = 0;
+  snprintf(buf, len, "?");
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "Sl", &ar) || ar.currentline < 0) continue; /* C functions */
+    if (in_library(&ar)) {
+      if (n_lib++ < 3 && used < sizeof via)
+        used += (size_t)snprintf(via + used, sizeof via - used, "%slunagrad/%s:%d", n_lib > 1 ? ", " : "",
+                                 ar.source + strlen(lib_prefix), ar.currentline);
+      continue;
+    }
+    snprintf(buf, len, n_lib ? "%s:%d (via %s%s)" : "%s:%d", ar.short_src, ar.currentline, via,
+             n_lib > 3 ? ", ..." : "");
+    return;
+  }
+  if (n_lib) snprintf(buf, len, "%s", via); /* called from lunagrad's Lua code only */
+}
+
+/* The output of an op recorded in anomaly mode: stamp its nodes with the
+ * caller's line, then fail if it holds NaN or Inf. (Tensors made from data,
+ * such as lunagrad.tensor or load, record no node and are not checked.) */
+static void anomaly_forward(lua_State *L, lg_tensor *t, const char *fn) {
+  char site[600];
+  creation_site(L, site, sizeof site);
+  if (lg_anomaly_stamp(t, site)) lgL_raise(L, fn);
+  const char *bad = lg_nonfinite(t);
+  if (bad) luaL_error(L, "lunagrad.%s: output contains %s (at %s)", fn, bad, site);
+}
+
 int lgL_push(lua_State *L, lg_tensor *t, const char *fn) {
   if (!t) return lgL_raise(L, fn);
   tensor_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -66,6 +129,7 @@ int lgL_push(lua_State *L, lg_tensor *t, const char *fn) {
   luaL_setmetatable(L, LGL_TENSOR);
   u->t = t;
   report_to_gc(L);
+  if (lg_anomaly_pending(t)) anomaly_forward(L, t, fn); /* false unless anomaly mode is on */
   return 1;
 }
 
@@ -684,6 +748,32 @@ static int t_revgrad(lua_State *L) {
   return lgL_push(L, lg_revgrad(x, alpha), "revgrad");
 }
 
+/* ---- anomaly mode ------------------------------------------------------------ */
+
+/* detect_anomaly(true|false) -> previous mode; detect_anomaly(fn, ...) runs fn
+ * with anomaly mode on and returns its results, restoring the mode even on error. */
+static int l_detect_anomaly(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TFUNCTION) {
+    find_lib_prefix(L);
+    bool was = lg_set_anomaly_enabled(true);
+    int rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    lg_set_anomaly_enabled(was);
+    if (rc != LUA_OK) return lua_error(L);
+    return lua_gettop(L);
+  }
+  if (lua_type(L, 1) != LUA_TBOOLEAN)
+    return luaL_error(L, "lunagrad.detect_anomaly: expects true, false or a function, got %s", luaL_typename(L, 1));
+  bool on = lua_toboolean(L, 1);
+  if (on) find_lib_prefix(L);
+  lua_pushboolean(L, lg_set_anomaly_enabled(on));
+  return 1;
+}
+
+static int l_is_anomaly_enabled(lua_State *L) {
+  lua_pushboolean(L, lg_anomaly_enabled());
+  return 1;
+}
+
 /* ---- registration -------------------------------------------------------------- */
 
 void lgL_register_methods(lua_State *L, const luaL_Reg *fns) {
@@ -731,4 +821,8 @@ void lgL_open_tensor(lua_State *L) {
   lua_setfield(L, -2, "metatable");
   lua_pushcfunction(L, l_tensor);
   lua_setfield(L, -2, "tensor");
+  lua_pushcfunction(L, l_detect_anomaly);
+  lua_setfield(L, -2, "detect_anomaly");
+  lua_pushcfunction(L, l_is_anomaly_enabled);
+  lua_setfield(L, -2, "is_anomaly_enabled");
 }
