@@ -148,8 +148,13 @@ static lg_tensor *owned_grad(lg_tensor *g, lg_dtype dtype) {
   return lg_clone(g);
 }
 
-static int accumulate(lg_tensor **slot, lg_tensor *g, lg_dtype dtype) {
-  lg_tensor *next = *slot ? lg_add(*slot, g) : owned_grad(g, dtype);
+/* Adds g into *slot. A node's running sum is only ever replaced, never written
+ * in place, so it may share g; a leaf's .grad is the user's and must be its own. */
+static int accumulate(lg_tensor **slot, lg_tensor *g, lg_dtype dtype, bool leaf) {
+  lg_tensor *next;
+  if (*slot) next = lg_add(*slot, g);
+  else if (leaf) next = owned_grad(g, dtype);
+  else next = lg_to_dtype(g, dtype); /* g itself, retained, when the dtype matches */
   if (!next) return -1;
   if (*slot && next->dtype != dtype) {
     lg_tensor *cast = lg_to_dtype(next, dtype);
@@ -329,9 +334,11 @@ static int run_node(lg_node *n, node_list *ready, bool retain) {
     lg_edge *e = &n->inputs[i];
     if (rc == 0 && gin[i] && e->needs_grad) {
       lg_tensor *fitted = fit_to_edge(gin[i], e);
+      lg_release(gin[i]); /* hand it over: a gradient nobody else holds needs no copy */
+      gin[i] = NULL;
       if (!fitted) rc = -1;
-      else if (e->fn) rc = accumulate(&e->fn->grad_acc, fitted, e->dtype);
-      else rc = accumulate(&e->leaf->grad, fitted, e->leaf->dtype);
+      else if (e->fn) rc = accumulate(&e->fn->grad_acc, fitted, e->dtype, false);
+      else rc = accumulate(&e->leaf->grad, fitted, e->leaf->dtype, true);
       lg_release(fitted);
     }
     if (gin) lg_release(gin[i]);
@@ -364,7 +371,7 @@ int lg_backward(lg_tensor *t, lg_tensor *grad, bool retain_graph) {
   bool was = lg_set_grad_enabled(false);
   int rc = 0;
   if (!t->grad_fn) {
-    rc = accumulate(&t->grad, seed, t->dtype);
+    rc = accumulate(&t->grad, seed, t->dtype, true);
   } else {
     node_list all = {0}, ready = {0};
     rc = collect(t->grad_fn, &all);
