@@ -16,13 +16,26 @@ static const char *METHODS = "lunagrad.methods";
 
 /* ---- userdata ------------------------------------------------------------ */
 
+/* The Tensor metatable is also kept under this address in the registry, so the
+ * type check on every argument is a pointer lookup, not a string lookup. */
+static const char TENSOR_META_KEY = 0;
+
+static tensor_ud *test_tensor(lua_State *L, int idx) {
+  tensor_ud *u = lua_touserdata(L, idx);
+  if (!u || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TENSOR_META_KEY);
+  bool is_tensor = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return is_tensor ? u : NULL;
+}
+
 lg_tensor *lgL_test(lua_State *L, int idx) {
-  tensor_ud *u = luaL_testudata(L, idx, LGL_TENSOR);
+  tensor_ud *u = test_tensor(L, idx);
   return u ? u->t : NULL;
 }
 
 lg_tensor *lgL_check(lua_State *L, int idx, const char *fn) {
-  tensor_ud *u = luaL_testudata(L, idx, LGL_TENSOR);
+  tensor_ud *u = test_tensor(L, idx);
   if (!u)
     luaL_error(L, "lunagrad.%s: bad argument #%d (Tensor expected, got %s)", fn, idx,
                luaL_typename(L, idx));
@@ -812,6 +825,8 @@ void lgL_open_tensor(lua_State *L) {
   lgL_register_methods(L, methods);
 
   luaL_newmetatable(L, LGL_TENSOR);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &TENSOR_META_KEY);
   lua_getfield(L, LUA_REGISTRYINDEX, METHODS);
   lua_pushcclosure(L, t_index, 1);
   lua_setfield(L, -2, "__index");
