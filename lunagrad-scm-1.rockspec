@@ -115,6 +115,7 @@ build = {
     ["lunagrad.optim.schedule"] = "lua/lunagrad/optim/schedule.lua",
     ["lunagrad.plot"] = "lua/lunagrad/plot.lua",
     ["lunagrad.progress"] = "lua/lunagrad/progress.lua",
+    ["lunagrad.util"] = "lua/lunagrad/util.lua",
   },
   install = {
     bin = { lunagrad = "bin/lunagrad" },

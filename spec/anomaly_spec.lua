@@ -90,7 +90,7 @@ describe('anomaly mode', function()
     lg.detect_anomaly(true)
     local l, msg = line() + 1, err_of(function()
       local out = m(lg.ones(1, 2)); return out end) -- not a tail call: that frame would be gone
-    assert.matches(('^lunagrad.linear: output contains NaN %%(at %s:%d %%(via lunagrad/nn/'):format(
+    assert.matches(('^lunagrad.linear: output contains NaN %%(at %s:%d %%(via lunagrad/'):format(
       SPEC:gsub('%p', '%%%0'), l), msg)
   end)
 

@@ -1,67 +1,8 @@
--- Shared helpers of lunagrad.nn and lunagrad.optim: user-blaming errors, argument checks.
+-- Helpers of lunagrad.nn and lunagrad.optim: the shared ones (lunagrad.util: errors
+-- that blame the user's line, argument checks) plus pairs, reductions and init.
 local core = require 'lunagrad.core'
 
-local util = {}
-
-local function is_library_frame(info)
-  if info.what == 'C' then return true end
-  local src = info.source or ''
-  return src:find('lunagrad/nn/', 1, true) ~= nil or src:find('lunagrad/optim/', 1, true) ~= nil
-      or src:find('lunagrad/init.lua', 1, true) ~= nil
-end
-
---- Raises msg blaming the first stack frame outside lunagrad's Lua files, so an
---- error inside a Sequential inside a user's net still points at the user's line.
-function util.raise(msg)
-  local level = 2
-  while true do
-    local info = debug.getinfo(level, 'S')
-    if not info then error(msg, 0) end
-    if not is_library_frame(info) then error(msg, level) end
-    level = level + 1
-  end
-end
-
---- fn(...) with an error from inside it (e.g. a C kernel's shape check) re-raised at
---- the user's line instead of the library line that called the kernel.
-function util.call(fn, ...)
-  local ok, a, b = pcall(fn, ...)
-  if ok then return a, b end
-  if type(a) ~= 'string' then error(a, 0) end
-  util.raise((a:gsub('^[^\n]-:%d+: ', '', 1)))
-end
-
-function util.is_tensor(v) return core.is_tensor(v) == true end
-
-function util.is_module(v)
-  if type(v) ~= 'table' then return false end
-  local mt = getmetatable(v)
-  return type(mt) == 'table' and mt.__is_module == true
-end
-
-function util.shape_str(t)
-  return '[' .. table.concat(t:shape(), ',') .. ']'
-end
-
---- An integer >= lo (default 1), or an error naming the argument.
-function util.check_int(fname, what, v, lo)
-  lo = lo or 1
-  if math.type(v) == 'float' and v == math.floor(v) then v = math.tointeger(v) end
-  if math.type(v) ~= 'integer' or v < lo then
-    util.raise(string.format('lunagrad.%s: %s must be an integer >= %d, got %s', fname, what, lo, tostring(v)))
-  end
-  return v
-end
-
-function util.check_number(fname, what, v, lo, hi)
-  if type(v) ~= 'number' or v ~= v or (lo and v < lo) or (hi and v > hi) then
-    local range = ''
-    if lo and hi then range = string.format(' in [%g, %g]', lo, hi)
-    elseif lo then range = string.format(' >= %g', lo) end
-    util.raise(string.format('lunagrad.%s: %s must be a number%s, got %s', fname, what, range, tostring(v)))
-  end
-  return v
-end
+local util = setmetatable({}, { __index = require 'lunagrad.util' })
 
 --- A number or {h, w} as a two-element table of integers >= lo.
 function util.pair(fname, what, v, lo)
@@ -73,30 +14,6 @@ function util.pair(fname, what, v, lo)
   end
   local n = util.check_int(fname, what, v, lo)
   return { n, n }
-end
-
---- Checks an options table: nil -> {}; unknown keys raise (typos like `learning_rate`).
-function util.options(fname, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= 'table' or util.is_tensor(opts) then
-    util.raise(string.format('lunagrad.%s: options must be a table, got %s', fname, type(opts)))
-  end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for name in pairs(allowed) do names[#names + 1] = name end
-      table.sort(names)
-      util.raise(string.format("lunagrad.%s: unknown option '%s' (known: %s)", fname, tostring(k),
-        table.concat(names, ', ')))
-    end
-  end
-  return opts
-end
-
-function util.set(list)
-  local s = {}
-  for _, k in ipairs(list) do s[k] = true end
-  return s
 end
 
 local REDUCTIONS = { mean = true, sum = true, none = true }
