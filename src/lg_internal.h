@@ -102,6 +102,16 @@ lg_tensor *lg_make_view(lg_storage *storage, lg_dtype dtype, int ndim, const int
                         const int64_t *stride, int64_t offset);
 /* Uninitialised contiguous tensor, like lg_empty but shape already validated. */
 lg_tensor *lg_new_like_shape(int ndim, const int64_t *shape, lg_dtype dtype);
+/* t as a contiguous tensor of `dtype` that records nothing (alias or copy). */
+lg_tensor *lg_dense(lg_tensor *t, lg_dtype dtype);
+/* Element i of a float32/float64 buffer, as double (for kernels written once). */
+static inline double lg_load_float(const void *p, lg_dtype d, int64_t i) {
+  return d == LG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+static inline void lg_store_float(void *p, lg_dtype d, int64_t i, double v) {
+  if (d == LG_F32) ((float *)p)[i] = (float)v;
+  else ((double *)p)[i] = v;
+}
 void lg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 int64_t lg_shape_numel(int ndim, const int64_t *shape);
 bool lg_same_shape(const lg_tensor *a, const lg_tensor *b);

@@ -355,6 +355,16 @@ int lg_copy(lg_tensor *dst, lg_tensor *src) {
   return 0;
 }
 
+lg_tensor *lg_dense(lg_tensor *t, lg_dtype dtype) {
+  if (t->dtype == dtype && lg_is_contiguous(t)) return lg_detach(t);
+  lg_tensor *c = lg_new_like_shape(t->ndim, t->shape, dtype);
+  if (c && lg_copy(c, t)) {
+    lg_release(c);
+    return NULL;
+  }
+  return c;
+}
+
 lg_tensor *lg_detach(lg_tensor *t) {
   return lg_make_view(t->storage, t->dtype, t->ndim, t->shape, t->stride, t->offset);
 }

@@ -57,15 +57,6 @@ static mat_view view_of(const lg_tensor *t, bool is_a) {
 }
 
 /* A contiguous copy that records nothing (the caller records the matmul). */
-static lg_tensor *plain_copy(lg_tensor *t) {
-  lg_tensor *c = lg_new_like_shape(t->ndim, t->shape, t->dtype);
-  if (c && lg_copy(c, t)) {
-    lg_release(c);
-    return NULL;
-  }
-  return c;
-}
-
 /* t itself (retained) when gemm can read its matrices, else a contiguous copy. */
 static lg_tensor *blas_ready(lg_tensor *t, bool is_a) {
   mat_view v = view_of(t, is_a);
@@ -75,7 +66,7 @@ static lg_tensor *blas_ready(lg_tensor *t, bool is_a) {
     lg_retain(t);
     return t;
   }
-  return plain_copy(t);
+  return lg_dense(t, t->dtype);
 }
 
 static void gemm(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const char *a,

@@ -10,17 +10,6 @@
 
 #include "../lg_internal.h"
 
-/* t as a contiguous tensor of `dtype` that records nothing: an alias of t
- * itself when it already is one, else a copy. */
-static lg_tensor *dense(lg_tensor *t, lg_dtype dtype) {
-  if (t->dtype == dtype && lg_is_contiguous(t)) return lg_detach(t);
-  lg_tensor *c = lg_new_like_shape(t->ndim, t->shape, dtype);
-  if (c && lg_copy(c, t)) {
-    lg_release(c);
-    return NULL;
-  }
-  return c;
-}
 
 /* How a 2-D matrix can be handed to BLAS as is: row-major (trans false) or
  * column-major (trans true, i.e. its transpose is row-major), with the leading
@@ -81,9 +70,9 @@ lg_tensor *lg_linear(lg_tensor *x, lg_tensor *w, lg_tensor *b) {
 
   bool wt = false;
   int64_t ldw = in_f;
-  lg_tensor *xd = dense(x, x->dtype);
-  lg_tensor *wd = blas_layout(w, &wt, &ldw) ? lg_detach(w) : dense(w, w->dtype);
-  lg_tensor *bd = b ? dense(b, b->dtype) : NULL;
+  lg_tensor *xd = lg_dense(x, x->dtype);
+  lg_tensor *wd = blas_layout(w, &wt, &ldw) ? lg_detach(w) : lg_dense(w, w->dtype);
+  lg_tensor *bd = b ? lg_dense(b, b->dtype) : NULL;
   lg_tensor *out = xd && wd && (bd || !b) ? lg_new_like_shape(x->ndim, oshape, x->dtype) : NULL;
   if (!out) {
     lg_release(xd);
@@ -142,7 +131,7 @@ static int linear_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   bool wt = false;
   int64_t ldw = in_f;
   blas_layout(w, &wt, &ldw);
-  lg_tensor *gd = dense(g, dt);
+  lg_tensor *gd = lg_dense(g, dt);
   if (!gd) return -1;
   const void *gp = lg_data_ptr(gd);
   int rc = 0;

@@ -10,24 +10,6 @@
 
 #include "../lg_internal.h"
 
-/* t as a contiguous tensor of `dtype` that records nothing (alias or copy). */
-static lg_tensor *dense(lg_tensor *t, lg_dtype dtype) {
-  if (t->dtype == dtype && lg_is_contiguous(t)) return lg_detach(t);
-  lg_tensor *c = lg_new_like_shape(t->ndim, t->shape, dtype);
-  if (c && lg_copy(c, t)) {
-    lg_release(c);
-    return NULL;
-  }
-  return c;
-}
-
-static inline double ld(const void *p, lg_dtype d, int64_t i) {
-  return d == LG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
-}
-static inline void st(void *p, lg_dtype d, int64_t i, double v) {
-  if (d == LG_F32) ((float *)p)[i] = (float)v;
-  else ((double *)p)[i] = v;
-}
 
 static int check_reduction(lg_reduction r) {
   if (r != LG_REDUCE_MEAN && r != LG_REDUCE_SUM && r != LG_REDUCE_NONE)
@@ -49,7 +31,7 @@ static lg_tensor *reduce_losses(double *l, int64_t n, lg_reduction r, lg_dtype d
   if (r == LG_REDUCE_NONE) {
     out = lg_new_like_shape(ndim, shape, dtype);
     if (out)
-      for (int64_t i = 0; i < n; i++) st(lg_data_ptr(out), dtype, i, l[i]);
+      for (int64_t i = 0; i < n; i++) lg_store_float(lg_data_ptr(out), dtype, i, l[i]);
   } else {
     double acc = 0;
     for (int64_t i = 0; i < n; i++) acc += l[i];
@@ -70,15 +52,15 @@ typedef struct {
 } grad_in;
 
 static int grad_open(grad_in *gi, lg_tensor *g, lg_reduction r, int64_t n) {
-  gi->g = dense(g, g->dtype);
+  gi->g = lg_dense(g, g->dtype);
   if (!gi->g) return -1;
   gi->p = lg_data_ptr(gi->g);
   gi->dt = g->dtype;
   gi->each = r == LG_REDUCE_NONE;
-  gi->scale = gi->each ? 1 : ld(gi->p, gi->dt, 0) * (r == LG_REDUCE_MEAN ? 1.0 / (double)(n > 0 ? n : 1) : 1.0);
+  gi->scale = gi->each ? 1 : lg_load_float(gi->p, gi->dt, 0) * (r == LG_REDUCE_MEAN ? 1.0 / (double)(n > 0 ? n : 1) : 1.0);
   return 0;
 }
-static inline double grad_at(const grad_in *gi, int64_t i) { return gi->each ? ld(gi->p, gi->dt, i) : gi->scale; }
+static inline double grad_at(const grad_in *gi, int64_t i) { return gi->each ? lg_load_float(gi->p, gi->dt, i) : gi->scale; }
 
 /* ---- class-index losses ---------------------------------------------------------- */
 
@@ -108,7 +90,7 @@ static int check_class_target(const lg_tensor *x, const lg_tensor *t, const char
 lg_tensor *lg_nll_loss(lg_tensor *logp, lg_tensor *target, lg_reduction r) {
   if (check_reduction(r) || check_class_target(logp, target, "input")) return NULL;
   int64_t N = logp->shape[0], C = logp->shape[1];
-  lg_tensor *xd = dense(logp, logp->dtype), *td = xd ? dense(target, LG_I64) : NULL;
+  lg_tensor *xd = lg_dense(logp, logp->dtype), *td = xd ? lg_dense(target, LG_I64) : NULL;
   double *l = td ? scratch(N) : NULL;
   if (!l) {
     lg_release(xd);
@@ -116,7 +98,7 @@ lg_tensor *lg_nll_loss(lg_tensor *logp, lg_tensor *target, lg_reduction r) {
     return NULL;
   }
   const int64_t *t = lg_data_ptr(td);
-  for (int64_t i = 0; i < N; i++) l[i] = -ld(lg_data_ptr(xd), logp->dtype, i * C + t[i]);
+  for (int64_t i = 0; i < N; i++) l[i] = -lg_load_float(lg_data_ptr(xd), logp->dtype, i * C + t[i]);
   lg_tensor *out = reduce_losses(l, N, r, logp->dtype, 1, &N);
   lg_tensor *in[1] = {logp};
   if (out && lg_should_record(in, 1)) {
@@ -143,7 +125,7 @@ static int nll_loss_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   lg_tensor *gx = lg_zeros(2, e->shape, e->dtype);
   if (gx) {
     const int64_t *t = lg_data_ptr(n->saved[0]);
-    for (int64_t i = 0; i < N; i++) st(lg_data_ptr(gx), e->dtype, i * C + t[i], -grad_at(&gi, i));
+    for (int64_t i = 0; i < N; i++) lg_store_float(lg_data_ptr(gx), e->dtype, i * C + t[i], -grad_at(&gi, i));
   }
   lg_release(gi.g);
   return (gin[0] = gx) ? 0 : -1;
@@ -157,7 +139,7 @@ lg_tensor *lg_cross_entropy(lg_tensor *logits, lg_tensor *target, lg_reduction r
   if (check_reduction(r) || check_class_target(logits, target, "logits")) return NULL;
   int64_t N = logits->shape[0], C = logits->shape[1];
   lg_dtype dt = logits->dtype;
-  lg_tensor *xd = dense(logits, dt), *td = xd ? dense(target, LG_I64) : NULL;
+  lg_tensor *xd = lg_dense(logits, dt), *td = xd ? lg_dense(target, LG_I64) : NULL;
   lg_tensor *lse = td ? lg_new_like_shape(1, &N, LG_F64) : NULL;
   double *l = lse ? scratch(N) : NULL;
   if (!l) {
@@ -173,13 +155,13 @@ lg_tensor *lg_cross_entropy(lg_tensor *logits, lg_tensor *target, lg_reduction r
     const int64_t row = i * C;
     int64_t k = 0;
     for (int64_t j = 1; j < C; j++)
-      if (ld(xp, dt, row + j) > ld(xp, dt, row + k)) k = j;
-    double mx = ld(xp, dt, row + k), rest = 0;
+      if (lg_load_float(xp, dt, row + j) > lg_load_float(xp, dt, row + k)) k = j;
+    double mx = lg_load_float(xp, dt, row + k), rest = 0;
     for (int64_t j = 0; j < C; j++)
-      if (j != k) rest += exp(ld(xp, dt, row + j) - mx);
+      if (j != k) rest += exp(lg_load_float(xp, dt, row + j) - mx);
     double tail = log1p(rest);
     lsep[i] = mx + tail;
-    l[i] = (mx - ld(xp, dt, row + t[i])) + tail;
+    l[i] = (mx - lg_load_float(xp, dt, row + t[i])) + tail;
   }
   lg_tensor *out = reduce_losses(l, N, r, dt, 1, &N);
   lg_tensor *in[1] = {logits};
@@ -217,8 +199,8 @@ static int cross_entropy_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
     for (int64_t i = 0; i < N; i++) {
       double gs = grad_at(&gi, i);
       for (int64_t j = 0; j < C; j++) {
-        double p = exp(ld(xp, dt, i * C + j) - lse[i]);
-        st(gp, dt, i * C + j, (p - (j == t[i] ? 1.0 : 0.0)) * gs);
+        double p = exp(lg_load_float(xp, dt, i * C + j) - lse[i]);
+        lg_store_float(gp, dt, i * C + j, (p - (j == t[i] ? 1.0 : 0.0)) * gs);
       }
     }
   }
@@ -264,7 +246,7 @@ lg_tensor *lg_bce_with_logits(lg_tensor *logits, lg_tensor *target, lg_reduction
     return lg_fail("logits must be a float tensor, got %s", lg_dtype_name(logits->dtype));
   lg_dtype dt = logits->dtype;
   int64_t n = lg_numel(logits);
-  lg_tensor *xd = dense(logits, dt), *td = xd ? dense(target, dt) : NULL;
+  lg_tensor *xd = lg_dense(logits, dt), *td = xd ? lg_dense(target, dt) : NULL;
   double *l = td ? scratch(n) : NULL;
   if (!l) {
     lg_release(xd);
@@ -274,7 +256,7 @@ lg_tensor *lg_bce_with_logits(lg_tensor *logits, lg_tensor *target, lg_reduction
   const void *xp = lg_data_ptr(xd), *tp = lg_data_ptr(td);
 #pragma omp parallel for schedule(static) if (n >= LG_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
-    double x = ld(xp, dt, i), t = ld(tp, dt, i);
+    double x = lg_load_float(xp, dt, i), t = lg_load_float(tp, dt, i);
     l[i] = (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
   }
   lg_tensor *out = reduce_losses(l, n, r, dt, logits->ndim, logits->shape);
@@ -300,14 +282,14 @@ static int bce_with_logits_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
     void *gp = lg_data_ptr(gt);
 #pragma omp parallel for schedule(static) if (cnt >= LG_PARALLEL_GRAIN)
     for (int64_t i = 0; i < cnt; i++) {
-      double v = ld(xp, dt, i), d;
+      double v = lg_load_float(xp, dt, i), d;
       if (k == 0) {
         double s = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
-        d = s - ld(tp, dt, i);
+        d = s - lg_load_float(tp, dt, i);
       } else {
         d = -v;
       }
-      st(gp, dt, i, d * grad_at(&gi, i));
+      lg_store_float(gp, dt, i, d * grad_at(&gi, i));
     }
     gin[k] = gt;
   }
@@ -321,7 +303,7 @@ lg_tensor *lg_mse_loss(lg_tensor *a, lg_tensor *b, lg_reduction r) {
   lg_dtype dt = lg_promote(a->dtype, b->dtype);
   if (dt == LG_I64) dt = LG_F32;
   int64_t n = lg_numel(a);
-  lg_tensor *ad = dense(a, dt), *bd = ad ? dense(b, dt) : NULL;
+  lg_tensor *ad = lg_dense(a, dt), *bd = ad ? lg_dense(b, dt) : NULL;
   double *l = bd ? scratch(n) : NULL;
   if (!l) {
     lg_release(ad);
@@ -331,7 +313,7 @@ lg_tensor *lg_mse_loss(lg_tensor *a, lg_tensor *b, lg_reduction r) {
   const void *ap = lg_data_ptr(ad), *bp = lg_data_ptr(bd);
 #pragma omp parallel for schedule(static) if (n >= LG_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
-    double d = ld(ap, dt, i) - ld(bp, dt, i);
+    double d = lg_load_float(ap, dt, i) - lg_load_float(bp, dt, i);
     l[i] = d * d;
   }
   lg_tensor *out = reduce_losses(l, n, r, dt, a->ndim, a->shape);
@@ -358,7 +340,7 @@ static int mse_loss_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
     double sign = k == 0 ? 2.0 : -2.0;
 #pragma omp parallel for schedule(static) if (cnt >= LG_PARALLEL_GRAIN)
     for (int64_t i = 0; i < cnt; i++)
-      st(gp, dt, i, sign * (ld(ap, dt, i) - ld(bp, dt, i)) * grad_at(&gi, i));
+      lg_store_float(gp, dt, i, sign * (lg_load_float(ap, dt, i) - lg_load_float(bp, dt, i)) * grad_at(&gi, i));
     gin[k] = gt;
   }
   lg_release(gi.g);

@@ -10,24 +10,6 @@
 
 #include "../lg_internal.h"
 
-/* t as a contiguous tensor of `dtype` that records nothing (alias or copy). */
-static lg_tensor *dense(lg_tensor *t, lg_dtype dtype) {
-  if (t->dtype == dtype && lg_is_contiguous(t)) return lg_detach(t);
-  lg_tensor *c = lg_new_like_shape(t->ndim, t->shape, dtype);
-  if (c && lg_copy(c, t)) {
-    lg_release(c);
-    return NULL;
-  }
-  return c;
-}
-
-static inline double ld(const void *p, lg_dtype d, int64_t i) {
-  return d == LG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
-}
-static inline void st(void *p, lg_dtype d, int64_t i, double v) {
-  if (d == LG_F32) ((float *)p)[i] = (float)v;
-  else ((double *)p)[i] = v;
-}
 
 /* A 1-d per-channel tensor (weight, bias, running stat) into a double array,
  * or `def` everywhere when t is NULL. */
@@ -39,7 +21,7 @@ static void read_channels(const lg_tensor *t, int64_t C, double def, double *out
 static lg_tensor *channels_tensor(const double *v, int64_t C, lg_dtype dtype) {
   lg_tensor *t = lg_new_like_shape(1, &C, dtype);
   if (t)
-    for (int64_t c = 0; c < C; c++) st(lg_data_ptr(t), dtype, c, v[c]);
+    for (int64_t c = 0; c < C; c++) lg_store_float(lg_data_ptr(t), dtype, c, v[c]);
   return t;
 }
 
@@ -60,11 +42,11 @@ bn_forward_channel(bn_channel ch, lg_dtype dt, const void *xp, void *op, bool tr
   if (training) { /* two passes: the mean, then the centred sum of squares */
     double s = 0, ss = 0, m = (double)(ch.N * ch.S);
     for (int64_t i = 0; i < ch.N; i++)
-      for (int64_t k = 0; k < ch.S; k++) s += ld(xp, dt, BN_AT(ch, i, k));
+      for (int64_t k = 0; k < ch.S; k++) s += lg_load_float(xp, dt, BN_AT(ch, i, k));
     mu = s / m;
     for (int64_t i = 0; i < ch.N; i++)
       for (int64_t k = 0; k < ch.S; k++) {
-        double d = ld(xp, dt, BN_AT(ch, i, k)) - mu;
+        double d = lg_load_float(xp, dt, BN_AT(ch, i, k)) - mu;
         ss += d * d;
       }
     v = ss / m;
@@ -76,7 +58,7 @@ bn_forward_channel(bn_channel ch, lg_dtype dt, const void *xp, void *op, bool tr
   for (int64_t i = 0; i < ch.N; i++)
     for (int64_t k = 0; k < ch.S; k++) {
       int64_t at = BN_AT(ch, i, k);
-      st(op, dt, at, (ld(xp, dt, at) - mu) * scale + shift);
+      lg_store_float(op, dt, at, (lg_load_float(xp, dt, at) - mu) * scale + shift);
     }
 }
 
@@ -92,9 +74,9 @@ bn_backward_channel(bn_channel ch, lg_dtype dt, const void *xp, const void *gp, 
   for (int64_t i = 0; i < ch.N; i++)
     for (int64_t k = 0; k < ch.S; k++) {
       int64_t at = BN_AT(ch, i, k);
-      double dy = ld(gp, dt, at);
+      double dy = lg_load_float(gp, dt, at);
       sdy += dy;
-      sdyx += dy * (ld(xp, dt, at) - mu);
+      sdyx += dy * (lg_load_float(xp, dt, at) - mu);
     }
   sdyx *= is;
   gb[c] = sdy;
@@ -104,8 +86,8 @@ bn_backward_channel(bn_channel ch, lg_dtype dt, const void *xp, const void *gp, 
   for (int64_t i = 0; i < ch.N; i++)
     for (int64_t k = 0; k < ch.S; k++) {
       int64_t at = BN_AT(ch, i, k);
-      double xhat = (ld(xp, dt, at) - mu) * is;
-      st(gxp, dt, at, scale * (ld(gp, dt, at) - a - xhat * bcoef));
+      double xhat = (lg_load_float(xp, dt, at) - mu) * is;
+      lg_store_float(gxp, dt, at, scale * (lg_load_float(gp, dt, at) - a - xhat * bcoef));
     }
 }
 
@@ -141,7 +123,7 @@ lg_tensor *lg_batch_norm(lg_tensor *x, lg_tensor *running_mean, lg_tensor *runni
 
   /* per channel: weight, bias, batch (or running) var, running mean, running var */
   double *buf = malloc((size_t)(C > 0 ? C : 1) * 5 * sizeof *buf);
-  lg_tensor *xd = buf ? dense(x, x->dtype) : NULL;
+  lg_tensor *xd = buf ? lg_dense(x, x->dtype) : NULL;
   lg_tensor *out = xd ? lg_new_like_shape(x->ndim, x->shape, x->dtype) : NULL;
   lg_tensor *stats = out ? lg_new_like_shape(2, (int64_t[]){2, C}, LG_F64) : NULL;
   if (!stats) {
@@ -180,7 +162,7 @@ lg_tensor *lg_batch_norm(lg_tensor *x, lg_tensor *running_mean, lg_tensor *runni
   lg_tensor *in[3] = {x, weight, bias};
   if (lg_should_record(in, 3)) {
     lg_node *node = lg_record(&lg_op_batch_norm, out, in, 3);
-    lg_tensor *wd = node && weight ? dense(weight, weight->dtype) : NULL;
+    lg_tensor *wd = node && weight ? lg_dense(weight, weight->dtype) : NULL;
     if (!node || (weight && !wd)) {
       lg_release(out);
       out = NULL;
@@ -205,7 +187,7 @@ static int batch_norm_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   int64_t N = x->shape[0], C = x->shape[1], S = lg_shape_numel(x->ndim - 2, x->shape + 2);
   const double *mean = lg_data_ptr(stats), *invstd = mean + C;
   double *buf = malloc((size_t)(C > 0 ? C : 1) * 3 * sizeof *buf);
-  lg_tensor *gd = buf ? dense(g, dt) : NULL;
+  lg_tensor *gd = buf ? lg_dense(g, dt) : NULL;
   bool need_x = n->inputs[0].needs_grad;
   lg_tensor *gx = gd && need_x ? lg_new_like_shape(x->ndim, x->shape, dt) : NULL;
   if (!gd || (need_x && !gx)) {
@@ -249,7 +231,7 @@ lg_tensor *lg_dropout(lg_tensor *x, double p, bool training) {
   }
   double scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
   lg_dtype dt = x->dtype;
-  lg_tensor *xd = dense(x, dt);
+  lg_tensor *xd = lg_dense(x, dt);
   lg_tensor *mask = xd ? lg_new_like_shape(x->ndim, x->shape, dt) : NULL;
   lg_tensor *out = mask ? lg_new_like_shape(x->ndim, x->shape, dt) : NULL;
   if (!out) {
@@ -262,8 +244,8 @@ lg_tensor *lg_dropout(lg_tensor *x, double p, bool training) {
   const void *xp = lg_data_ptr(xd);
   for (int64_t i = 0; i < total; i++) {
     double keep = lg_random_uniform() >= p ? scale : 0.0;
-    st(mp, dt, i, keep);
-    st(op, dt, i, ld(xp, dt, i) * keep);
+    lg_store_float(mp, dt, i, keep);
+    lg_store_float(op, dt, i, lg_load_float(xp, dt, i) * keep);
   }
   lg_release(xd);
   lg_tensor *in[1] = {x};
