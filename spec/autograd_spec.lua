@@ -2,27 +2,9 @@
 -- graphs, broadcasting, and the Gradient Reversal Layer.
 local lg = require 'lunagrad'
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == 'table' then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
-
-local function assert_close(t, expected, tol, what)
-  tol = tol or {rtol = 1e-5, atol = 1e-6}
-  what = what or 'value'
-  if expected.shape then assert.are.same(expected.shape, t:shape(), what .. ': shape') end
-  local a, e = flat(t:totable()), flat(expected.data or expected)
-  assert.are.equal(#e, #a, what .. ': count')
-  for i = 1, #e do
-    local ok = math.abs(a[i] - e[i]) <= tol.atol + tol.rtol * math.abs(e[i])
-    assert.is_true(ok, string.format('%s: element %d is %.9g, expected %.9g', what, i, a[i], e[i]))
-  end
-end
+local close = require 'helpers.close'
+local flat = close.flat
+local assert_close = close.assert_close
 
 local function err_of(f, ...)
   local ok, e = pcall(f, ...)

@@ -1,27 +1,10 @@
 -- Views (shared storage, no copies), copies, fill/copy, and golden view cases.
 local lg = require 'lunagrad'
 
--- Flat row-major list of nested tables or a number.
-local function flat(v, out)
-  out = out or {}
-  if type(v) == 'table' then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
-
--- |a - e| <= atol + rtol * |e| elementwise, shapes equal.
+local close = require 'helpers.close'
+local flat = close.flat
 local function assert_close(t, expected, tol, what)
-  tol = tol or {rtol = 1e-4, atol = 1e-5}
-  assert.are.same(expected.shape, t:shape(), what .. ': shape')
-  local a, e = flat(t:totable()), flat(expected.data)
-  assert.are.equal(#e, #a, what .. ': count')
-  for i = 1, #e do
-    local ok = math.abs(a[i] - e[i]) <= tol.atol + tol.rtol * math.abs(e[i])
-    assert.is_true(ok, string.format('%s: element %d is %.9g, expected %.9g', what, i, a[i], e[i]))
-  end
+  return close.assert_close(t, expected, tol or {rtol = 1e-4, atol = 1e-5}, what)
 end
 
 local function same_storage(a, b) return a:storage_id() == b:storage_id() end
