@@ -42,7 +42,7 @@ $(BUILD)-asan/lunagrad/env.so: src/env/lua_env.c Makefile
 
 $(ASAN_OUT): $(SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
 	  $(WARN) $(DEFS) $(OMP) -fPIC -shared $(INCS) -o $@ $(SRCS) $(LIBS)
 
 deps:
@@ -83,9 +83,16 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	$(LUAENV) lua5.4 bench/run.lua $(BENCH_ARGS)
 
-# libFuzzer targets (clang, ASan+UBSan) for the file parsers; FUZZ_SECONDS each.
+# libFuzzer targets (clang, ASan+UBSan) for the safetensors and IDX readers and
+# tensor-from-table construction; FUZZ_SECONDS each (fuzz/run.sh).
 FUZZ_SECONDS ?= 60
-fuzz:
+FUZZ_DEB_PACKAGES := clang libclang-rt-14-dev
+fuzz: deps
+	@missing=""; for p in $(FUZZ_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "missing Debian packages; run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
 	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 # 10,000 DANN training steps without collectgarbage(): live bytes and RSS stay flat.
@@ -94,4 +101,4 @@ soak: deps
 	$(LUAENV) lua5.4 tools/soak.lua
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan fuzz/out

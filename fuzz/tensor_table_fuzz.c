@@ -63,6 +63,11 @@ static int n_nodes, n_items_total;
 static int new_node(void) {
   if (n_nodes == MAX_NODES) return -1;
   mnode *m = &nodes[n_nodes];
+  if (m->cap > 64) { /* slots are reused by every input: keep none of them large */
+    free(m->items);
+    m->items = NULL;
+    m->cap = 0;
+  }
   m->n = 0;
   m->unsure = false;
   return n_nodes++;
@@ -235,12 +240,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lua_settop(L, 3);
 
   /* Shared sub-tables make logically huge tables from a few bytes; those are
-   * valid and only slow (the binding bounds them at 2^37 elements), so keep
-   * the fuzzer on inputs whose probed shape has at most 2^20 elements. */
-  double probed = 1;
+   * valid and only slow (the binding bounds them at 2^37 elements, and
+   * totable() of a [4000, 8192, 0] tensor makes 32M empty tables), so keep
+   * the fuzzer on inputs whose probed shape spans at most 2^20 elements. */
+  double probed = 1; /* zero sizes count as 1: [4000, 8192, 0] still means 32M sub-tables to walk */
   lua_pushvalue(L, 3);
   for (int d = 0; d < 9 && lua_type(L, -1) == LUA_TTABLE; d++) {
-    probed *= (double)lua_rawlen(L, -1);
+    probed *= lua_rawlen(L, -1) ? (double)lua_rawlen(L, -1) : 1;
     if (lua_rawlen(L, -1) == 0) break;
     lua_rawgeti(L, -1, 1);
     lua_remove(L, -2);

@@ -112,6 +112,14 @@ static inline void lg_store_float(void *p, lg_dtype d, int64_t i, double v) {
   if (d == LG_F32) ((float *)p)[i] = (float)v;
   else ((double *)p)[i] = v;
 }
+/* double -> int64 truncating toward zero, saturating at the int64 range, NaN -> 0
+ * (a C cast is undefined there). */
+static inline int64_t lg_to_int64(double v) {
+  if (v != v) return 0;
+  if (v >= 9223372036854775807.0) return INT64_MAX;
+  if (v <= -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)v;
+}
 void lg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 int64_t lg_shape_numel(int ndim, const int64_t *shape);
 bool lg_same_shape(const lg_tensor *a, const lg_tensor *b);

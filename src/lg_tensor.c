@@ -88,7 +88,7 @@ bool lg_is_contiguous(const lg_tensor *t) {
   int64_t s = 1;
   for (int d = t->ndim - 1; d >= 0; d--) {
     if (t->shape[d] != 1 && t->stride[d] != s) return false;
-    s *= t->shape[d];
+    s *= t->shape[d] > 0 ? t->shape[d] : 1; /* as lg_contiguous_strides counts empty dims */
   }
   return true;
 }
@@ -133,7 +133,7 @@ int lg_set(lg_tensor *t, const int64_t *idx, double v) {
   switch (t->dtype) {
   case LG_F32: ((float *)t->storage->data)[off] = (float)v; break;
   case LG_F64: ((double *)t->storage->data)[off] = v; break;
-  default: ((int64_t *)t->storage->data)[off] = (int64_t)v; break;
+  default: ((int64_t *)t->storage->data)[off] = lg_to_int64(v); break;
   }
   return 0;
 }
@@ -199,7 +199,7 @@ lg_tensor *lg_from_doubles(int ndim, const int64_t *shape, const double *data, l
   for (int64_t i = 0; i < n; i++) {
     if (dtype == LG_F32) ((float *)p)[i] = (float)data[i];
     else if (dtype == LG_F64) ((double *)p)[i] = data[i];
-    else ((int64_t *)p)[i] = (int64_t)data[i];
+    else ((int64_t *)p)[i] = lg_to_int64(data[i]);
   }
   return t;
 }
@@ -304,6 +304,15 @@ typedef struct { lg_dtype dst, src; double value; } copy_ctx;
       for (int64_t i = 0; i < n; i++) o[i * stride[0]] = (TD)a[i * stride[1]];       \
   } while (0)
 
+/* float -> int64 goes through lg_to_int64: a plain cast is undefined for NaN,
+ * infinities and values beyond the int64 range. */
+#define TO_INT64_LOOP(TS)                                                            \
+  do {                                                                               \
+    int64_t *o = (int64_t *)ptr[0];                                                  \
+    const TS *a = (const TS *)ptr[1];                                                \
+    for (int64_t i = 0; i < n; i++) o[i * stride[0]] = lg_to_int64(a[i * stride[1]]); \
+  } while (0)
+
 static void copy_row(int64_t n, char **ptr, const int64_t *stride, void *vctx) {
   const copy_ctx *c = vctx;
   switch (c->dst * 3 + c->src) {
@@ -313,8 +322,8 @@ static void copy_row(int64_t n, char **ptr, const int64_t *stride, void *vctx) {
   case LG_F64 * 3 + LG_F32: COPY_LOOP(double, float); break;
   case LG_F64 * 3 + LG_F64: COPY_LOOP(double, double); break;
   case LG_F64 * 3 + LG_I64: COPY_LOOP(double, int64_t); break;
-  case LG_I64 * 3 + LG_F32: COPY_LOOP(int64_t, float); break;
-  case LG_I64 * 3 + LG_F64: COPY_LOOP(int64_t, double); break;
+  case LG_I64 * 3 + LG_F32: TO_INT64_LOOP(float); break;
+  case LG_I64 * 3 + LG_F64: TO_INT64_LOOP(double); break;
   default: COPY_LOOP(int64_t, int64_t); break;
   }
 }
@@ -324,7 +333,7 @@ static void set_row(int64_t n, char **ptr, const int64_t *stride, void *vctx) {
   switch (c->dst) {
   case LG_F32: for (int64_t i = 0; i < n; i++) ((float *)ptr[0])[i * stride[0]] = (float)c->value; break;
   case LG_F64: for (int64_t i = 0; i < n; i++) ((double *)ptr[0])[i * stride[0]] = c->value; break;
-  default: for (int64_t i = 0; i < n; i++) ((int64_t *)ptr[0])[i * stride[0]] = (int64_t)c->value; break;
+  default: for (int64_t i = 0; i < n; i++) ((int64_t *)ptr[0])[i * stride[0]] = lg_to_int64(c->value); break;
   }
 }
 

@@ -142,7 +142,7 @@ int lgL_push(lua_State *L, lg_tensor *t, const char *fn) {
   luaL_setmetatable(L, LGL_TENSOR);
   u->t = t;
   report_to_gc(L);
-  if (lg_anomaly_pending(t)) anomaly_forward(L, t, fn); /* false unless anomaly mode is on */
+  if (lg_anomaly_enabled() && lg_anomaly_pending(t)) anomaly_forward(L, t, fn); /* one branch when off */
   return 1;
 }
 
