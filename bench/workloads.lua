@@ -62,14 +62,6 @@ local function domain_labels(n_source, n_total)
   return lg.tensor(t)
 end
 
-local function concat_params(...)
-  local out = {}
-  for _, m in ipairs { ... } do
-    for _, p in ipairs(m:parameters()) do out[#out + 1] = p end
-  end
-  return out
-end
-
 -- W1: the seed example, y = revgrad(x * 5, 1) + 6 on one element; forward + backward.
 function W.W1(o)
   local x = lg.tensor({ 1.5 }, { requires_grad = true })
@@ -105,7 +97,7 @@ local function dann_step(features, label_head, domain_head, opt, x, n_source, y,
 end
 
 local function run_dann(o, features, label_head, domain_head, x, extra)
-  local opt = optim.SGD(concat_params(features, label_head, domain_head), { lr = 0.01, momentum = 0.9 })
+  local opt = optim.SGD(nn.parameters(features, label_head, domain_head), { lr = 0.01, momentum = 0.9 })
   local y, yd = labels(64, 10), domain_labels(64, 128)
   local ce, bce = nn.CrossEntropyLoss(), nn.BCEWithLogitsLoss()
   local last

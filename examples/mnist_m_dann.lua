@@ -149,14 +149,6 @@ local function build()
   return features, classifier, discriminator
 end
 
-local function parameters(...)
-  local out = {}
-  for _, m in ipairs { ... } do
-    for _, p in ipairs(m:parameters()) do out[#out + 1] = p end
-  end
-  return out
-end
-
 local SCHEDULE = { mu0 = 0.01, alpha = 10, beta = 0.75, gamma = 10 }
 
 local KINDS = {
@@ -171,7 +163,7 @@ local KINDS = {
 local function train(kind, seed)
   lg.manual_seed(seed)
   local features, classifier, discriminator = build()
-  local params = kind == 'dann' and parameters(features, classifier, discriminator) or parameters(features, classifier)
+  local params = kind == 'dann' and nn.parameters(features, classifier, discriminator) or nn.parameters(features, classifier)
   local opt = optim.SGD(params, { lr = SCHEDULE.mu0, momentum = 0.9 })
   local labelled = kind == 'target' and T or S
   local next_labelled = data.DataLoader({ labelled.x, labelled.y },

@@ -77,10 +77,7 @@ local function train(adapt, seed)
   local classifier = nn.Linear(HIDDEN, 2)
   local discriminator = nn.Sequential(nn.GradientReversal(0),
     nn.Linear(HIDDEN, HIDDEN), nn.LeakyReLU(0.2), nn.Linear(HIDDEN, HIDDEN), nn.LeakyReLU(0.2), nn.Linear(HIDDEN, 1))
-  local params = {}
-  for _, m in ipairs(adapt and { features, classifier, discriminator } or { features, classifier }) do
-    for _, p in ipairs(m:parameters()) do params[#params + 1] = p end
-  end
+  local params = adapt and nn.parameters(features, classifier, discriminator) or nn.parameters(features, classifier)
   local opt = optim.SGD(params, { lr = SCHEDULE.mu0, momentum = 0.9, weight_decay = WEIGHT_DECAY })
   for step = 1, opts.steps do -- full batch: all source and all target points every step
     da.train_step { features = features, classifier = classifier, discriminator = discriminator,

@@ -150,11 +150,7 @@ local classifier = nn.Linear(16, 2)
 local grl = nn.GradientReversal(0)
 local head = nn.Sequential(grl, nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 1))
 local model = nn.Sequential(features, classifier, head)
-local p1 = {}
-for _, m in ipairs({ features, classifier }) do
-  for _, p in ipairs(m:parameters()) do p1[#p1 + 1] = p end
-end
-local sgd = optim.SGD(p1, { lr = 0.05, momentum = 0.9, nesterov = true, weight_decay = 1e-4 })
+local sgd = optim.SGD(nn.parameters(features, classifier), { lr = 0.05, momentum = 0.9, nesterov = true, weight_decay = 1e-4 })
 local adam = optim.Adam(head:parameters(), { lr = 0.01 })
 local ce, bce = nn.CrossEntropyLoss(), nn.BCEWithLogitsLoss()
 

@@ -334,14 +334,6 @@ local function tiny_dann(seed, lambda)
   return f, c, d
 end
 
-local function params_of(...)
-  local out = {}
-  for _, m in ipairs { ... } do
-    for _, p in ipairs(m:parameters()) do out[#out + 1] = p end
-  end
-  return out
-end
-
 describe('da.train_step', function()
   local xs = lg.tensor { { 0.5, -1 }, { 1, 2 }, { -0.3, 0.7 } }
   local ys = lg.tensor({ 1, 2, 2 }, { dtype = 'int64' })
@@ -352,7 +344,7 @@ describe('da.train_step', function()
     local f, c, d = tiny_dann(5, lambda)
     local w0 = f.weight:clone()
     local dw0 = d:get(2).weight:clone()
-    local opt = optim.SGD(params_of(f, c, d), { lr = lr })
+    local opt = optim.SGD(nn.parameters(f, c, d), { lr = lr })
     local out = da.train_step { features = f, classifier = c, discriminator = d, optimizer = opt, xs = xs, ys = ys,
       xt = xt }
     -- the same losses, built by hand on a copy without a GRL
@@ -384,7 +376,7 @@ describe('da.train_step', function()
 
   it('with p, schedules lambda and lr first; adapt=false trains on the source alone', function()
     local f, c, d = tiny_dann(6, 0)
-    local opt = optim.SGD(params_of(f, c, d), { lr = 1 })
+    local opt = optim.SGD(nn.parameters(f, c, d), { lr = 1 })
     local out = da.train_step { features = f, classifier = c, discriminator = d, optimizer = opt, xs = xs, ys = ys,
       xt = xt, p = 0.5 }
     close(out.lambda, 2 / (1 + math.exp(-5)) - 1)
@@ -405,7 +397,7 @@ describe('da.train_step', function()
     local features = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU())
     local classifier = nn.Linear(16, 2)
     local disc = nn.Sequential(nn.GradientReversal(0), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1))
-    local opt = optim.SGD(params_of(features, classifier, disc), { lr = 0.05, momentum = 0.9 })
+    local opt = optim.SGD(nn.parameters(features, classifier, disc), { lr = 0.05, momentum = 0.9 })
     local log = da.Logger()
     local steps = 150
     for it = 1, steps do
@@ -423,7 +415,7 @@ describe('da.train_step', function()
 
   it('checks its arguments', function()
     local f, c, d = tiny_dann(1, 1)
-    local opt = optim.SGD(params_of(f, c, d), { lr = 0.1 })
+    local opt = optim.SGD(nn.parameters(f, c, d), { lr = 0.1 })
     local base = { features = f, classifier = c, discriminator = d, optimizer = opt, xs = xs, ys = ys, xt = xt }
     local function with(k, v)
       local t = {}

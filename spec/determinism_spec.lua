@@ -33,11 +33,7 @@ local d = lg.cat({ lg.zeros(128, 1), lg.ones(128, 1) }, 1)
 local features = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 64), nn.Tanh())
 local classifier = nn.Linear(64, 3)
 local head = nn.Sequential(nn.GradientReversal(0.3), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 1))
-local params = {}
-for _, m in ipairs({ features, classifier, head }) do
-  for _, p in ipairs(m:parameters()) do params[#params + 1] = p end
-end
-local opt = optim.SGD(params, { lr = 0.05, momentum = 0.9 })
+local opt = optim.SGD(nn.parameters(features, classifier, head), { lr = 0.05, momentum = 0.9 })
 local ce, bce = nn.CrossEntropyLoss(), nn.BCEWithLogitsLoss()
 local out = {}
 for s = 1, steps do

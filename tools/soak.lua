@@ -38,11 +38,7 @@ local function soak(steps, tolerance)
   local classifier = nn.Linear(32, 2)
   local grl = nn.GradientReversal(0)
   local discriminator = nn.Sequential(grl, nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
-  local params = {}
-  for _, m in ipairs({ features, classifier, discriminator }) do
-    for _, p in ipairs(m:parameters()) do params[#params + 1] = p end
-  end
-  local opt = optim.SGD(params, { lr = 0.01, momentum = 0.9 })
+  local opt = optim.SGD(nn.parameters(features, classifier, discriminator), { lr = 0.01, momentum = 0.9 })
   local ce, bce = nn.CrossEntropyLoss(), nn.BCEWithLogitsLoss()
 
   local first = { live = 0, rss = 0 } -- peaks over the window after warm-up

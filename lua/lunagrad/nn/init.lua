@@ -46,4 +46,19 @@ nn.build = serialize.build
 --- True when v is a module instance.
 nn.is_module = require('lunagrad.nn.util').is_module
 
+--- nn.parameters(m1, m2, ...): the parameters of several modules in one list, in
+--- order (what an optimiser over a feature extractor and its heads needs).
+function nn.parameters(...)
+  local util = require 'lunagrad.nn.util'
+  local out = {}
+  for i = 1, select('#', ...) do
+    local m = select(i, ...)
+    if not util.is_module(m) then
+      util.raise(string.format('lunagrad.nn.parameters: argument #%d must be a module, got %s', i, type(m)))
+    end
+    for _, p in ipairs(m:parameters()) do out[#out + 1] = p end
+  end
+  return out
+end
+
 return nn
