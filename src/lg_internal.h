@@ -148,6 +148,20 @@ void lg_gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
 void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                  int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
+/* ---- single-threaded AVX-512 sgemm (src/lg_sgemm.c) ---------------------------
+ * For callers that parallelise themselves. Only when lg_sgemm_available()
+ * (the CPU has AVX-512F and tests have not switched it off): pack A once with
+ * lg_sgemm_pack_a (lg_sgemm_packed_a_size floats), then lg_sgemm_packed computes
+ * C = alpha * op(A) op(B) + beta * C with a work buffer of lg_sgemm_work_size(n, k)
+ * floats (one per thread). */
+bool lg_sgemm_available(void);
+void lg_sgemm_set_enabled(bool on);
+int64_t lg_sgemm_packed_a_size(int64_t m, int64_t k);
+int64_t lg_sgemm_work_size(int64_t n, int64_t k);
+void lg_sgemm_pack_a(bool ta, int64_t m, int64_t k, const float *a, int64_t lda, float *packed);
+void lg_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
+                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work);
+
 /* Hot loops are also compiled for AVX2 (8 floats per instruction instead of 4)
  * and picked at load time on x86-64 with glibc; elsewhere the portable build only. */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)

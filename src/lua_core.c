@@ -27,6 +27,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_data(L);
   lgL_open_da(L);
   lgL_open_optim(L);
+  lgL_open_kernels(L);
   /* copy the methods into the module table */
   lua_getfield(L, -1, "Tensor");
   lua_pushnil(L);

@@ -1,0 +1,182 @@
+/* lg_sgemm: a single-threaded float32 GEMM with an AVX-512 micro-kernel, for
+ * callers that split work across threads themselves (conv2d, image by image).
+ *
+ * Why not OpenBLAS here: OPENBLAS_CORETYPE=Haswell must stay set on our machines,
+ * so OpenBLAS runs 8-wide AVX2 kernels on CPUs with 16-wide AVX-512 FMA units;
+ * and its thread pool fights ours when called from inside an OpenMP loop.
+ * Everything else (matmul, linear, float64) stays on OpenBLAS; without AVX-512
+ * the callers keep their OpenBLAS path (lg_sgemm_available() says which).
+ *
+ * Row-major C = alpha * op(A) op(B) + beta * C, BLIS-style:
+ *  - A is packed into panels of MR = 8 rows: for each k, the panel's 8 values
+ *    (zero padded past m). Packing once serves every call with the same A.
+ *  - B is packed per block of KC rows into panels of 16, 32 or 48 columns
+ *    (1-3 zmm registers wide, zero padded past n).
+ *  - The micro-kernel keeps an 8 x (16*nv) tile of C in up to 24 zmm registers;
+ *    edges are handled by masked loads and stores, not by separate kernels. */
+#include <string.h>
+
+#include "lg_internal.h"
+
+#define MR 8
+#define KC 256 /* a 48-column B panel of KC rows is 48 KiB: L1-sized */
+
+static int panel_vectors(int64_t cols_left) {
+  /* 64 columns as 2 + 2 vectors rather than 3 + 1 (a 1-vector tile is load-bound) */
+  if (cols_left >= 48 && cols_left != 64) return 3;
+  return cols_left > 16 ? 2 : 1;
+}
+
+int64_t lg_sgemm_packed_a_size(int64_t m, int64_t k) {
+  return (m + MR - 1) / MR * MR * k;
+}
+
+int64_t lg_sgemm_work_size(int64_t n, int64_t k) {
+  return (k < KC ? k : KC) * (n + 47);
+}
+
+void lg_sgemm_pack_a(bool ta, int64_t m, int64_t k, const float *a, int64_t lda, float *packed) {
+  for (int64_t i0 = 0; i0 < m; i0 += MR, packed += MR * k) {
+    int64_t rows = m - i0 < MR ? m - i0 : MR;
+    if (ta) { /* A[i, kk] = a[kk*lda + i]: each k's 8 values are contiguous */
+      for (int64_t kk = 0; kk < k; kk++) {
+        float *dst = packed + kk * MR;
+        memcpy(dst, a + kk * lda + i0, (size_t)rows * sizeof(float));
+        for (int64_t i = rows; i < MR; i++) dst[i] = 0;
+      }
+    } else {
+      for (int64_t i = 0; i < MR; i++) {
+        const float *row = a + (i0 + i) * lda;
+        if (i < rows)
+          for (int64_t kk = 0; kk < k; kk++) packed[kk * MR + i] = row[kk];
+        else
+          for (int64_t kk = 0; kk < k; kk++) packed[kk * MR + i] = 0;
+      }
+    }
+  }
+}
+
+/* Rows k0..k0+kc of op(B), as panels of 16*nv columns one after the other. */
+static void pack_b(bool tb, int64_t n, int64_t k0, int64_t kc, const float *b, int64_t ldb,
+                   float *dst) {
+  for (int64_t j0 = 0; j0 < n;) {
+    int64_t w = 16 * panel_vectors(n - j0), valid = n - j0 < w ? n - j0 : w;
+    if (!tb) {
+      for (int64_t kk = 0; kk < kc; kk++) {
+        float *row = dst + kk * w;
+        memcpy(row, b + (k0 + kk) * ldb + j0, (size_t)valid * sizeof(float));
+        for (int64_t j = valid; j < w; j++) row[j] = 0;
+      }
+    } else { /* B[kk, j] = b[j*ldb + kk] */
+      for (int64_t j = 0; j < w; j++) {
+        const float *col = b + (j0 + j) * ldb + k0;
+        if (j < valid)
+          for (int64_t kk = 0; kk < kc; kk++) dst[kk * w + j] = col[kk];
+        else
+          for (int64_t kk = 0; kk < kc; kk++) dst[kk * w + j] = 0;
+      }
+    }
+    dst += kc * w;
+    j0 += w;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LG_HAVE_AVX512_KERNEL 1
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/* C[0:rows, 0:cols] = alpha * (A panel @ B panel) + beta * C; beta == 0 never
+ * reads C (it may hold garbage or NaN, as BLAS allows). */
+AVX512 static inline __attribute__((always_inline)) void
+tile(const int nv, int64_t kc, const float *restrict ap, const float *restrict bp, float *c,
+     int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+  __m512 acc[MR][3];
+  for (int i = 0; i < MR; i++)
+    for (int v = 0; v < 3; v++) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; p++, ap += MR, bp += 16 * nv) {
+    __m512 b0 = _mm512_loadu_ps(bp);
+    __m512 b1 = nv > 1 ? _mm512_loadu_ps(bp + 16) : b0;
+    __m512 b2 = nv > 2 ? _mm512_loadu_ps(bp + 32) : b0;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+      __m512 av = _mm512_set1_ps(ap[i]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      if (nv > 1) acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+      if (nv > 2) acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
+    }
+  }
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < MR && i < rows; i++)
+    for (int v = 0; v < nv && 16 * v < cols; v++) {
+      int64_t left = cols - 16 * v;
+      __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+      float *cp = c + i * ldc + 16 * v;
+      __m512 r = _mm512_mul_ps(acc[i][v], va);
+      if (beta != 0) r = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, cp), vb, r);
+      _mm512_mask_storeu_ps(cp, mask, r);
+    }
+}
+
+AVX512 static void tile1(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                         int64_t rows, int64_t cols, float alpha, float beta) {
+  tile(1, kc, ap, bp, c, ldc, rows, cols, alpha, beta);
+}
+AVX512 static void tile2(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                         int64_t rows, int64_t cols, float alpha, float beta) {
+  tile(2, kc, ap, bp, c, ldc, rows, cols, alpha, beta);
+}
+AVX512 static void tile3(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                         int64_t rows, int64_t cols, float alpha, float beta) {
+  tile(3, kc, ap, bp, c, ldc, rows, cols, alpha, beta);
+}
+#endif
+
+static bool enabled = true;
+
+bool lg_sgemm_available(void) {
+#ifdef LG_HAVE_AVX512_KERNEL
+  static int cpu = -1; /* the cpuid answer never changes */
+  if (cpu < 0) cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  return enabled && cpu;
+#else
+  return false;
+#endif
+}
+
+void lg_sgemm_set_enabled(bool on) { enabled = on; }
+
+void lg_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
+                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) { /* no products: C = beta * C */
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+    return;
+  }
+#ifdef LG_HAVE_AVX512_KERNEL
+  for (int64_t k0 = 0; k0 < k; k0 += KC) {
+    int64_t kc = k - k0 < KC ? k - k0 : KC;
+    float blk_beta = k0 == 0 ? beta : 1;
+    pack_b(tb, n, k0, kc, b, ldb, work);
+    const float *bp = work;
+    for (int64_t j0 = 0; j0 < n;) {
+      int nv = panel_vectors(n - j0);
+      int64_t w = 16 * nv, cols = n - j0 < w ? n - j0 : w;
+      for (int64_t i0 = 0; i0 < m; i0 += MR) {
+        const float *ap = packed_a + i0 * k + k0 * MR;
+        float *cp = c + i0 * ldc + j0;
+        int64_t rows = m - i0 < MR ? m - i0 : MR;
+        if (nv == 3) tile3(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+        else if (nv == 2) tile2(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+        else tile1(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+      }
+      bp += kc * w;
+      j0 += w;
+    }
+  }
+#else
+  (void)alpha, (void)packed_a, (void)tb, (void)b, (void)ldb, (void)work;
+#endif
+}
