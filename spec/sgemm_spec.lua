@@ -9,10 +9,12 @@ local has_avx512 = sgemm.available()
 -- 1 + the tile edges: 8-row panels, 16/32/48-column panels, 256-deep k blocks
 local SIZES = { 1, 3, 8, 9, 16, 17, 33, 47, 48, 49, 64, 65, 100, 257 }
 
--- op(a) op(b) with OpenBLAS, the reference
+-- op(a) op(b) with OpenBLAS (our kernels switched off), the reference
 local function reference(a, b, c, ta, tb, alpha, beta)
+  sgemm.enable(false)
   local prod = lg.matmul(ta and a:t() or a, tb and b:t() or b) * alpha
   if beta ~= 0 then prod = prod + c * beta end
+  sgemm.enable(true)
   return prod
 end
 
@@ -67,6 +69,29 @@ describe('AVX-512 sgemm', function()
       cases = cases + 1
     end
     assert.are.equal(120, cases)
+  end)
+
+  it('runs lg.matmul on float32, split by rows or by columns over threads', function()
+    lg.manual_seed(9)
+    -- tall (row split), wide (column split), tiny (one thread), transposed views
+    local shapes = { { 300, 70, 129 }, { 9, 700, 65 }, { 3, 5, 2 }, { 64, 256, 784 }, { 17, 1000, 300 } }
+    for _, threads in ipairs({ 1, 2 }) do
+      with_threads(threads, function()
+        for _, s in ipairs(shapes) do
+          local m, n, k = table.unpack(s)
+          for _, trans in ipairs({ false, true }) do
+            local a = trans and lg.randn(k, m):t() or lg.randn(m, k)
+            local b = trans and lg.randn(n, k):t() or lg.randn(k, n)
+            sgemm.enable(false)
+            local want = lg.matmul(a, b)
+            sgemm.enable(true)
+            close.assert_close(lg.matmul(a, b), { shape = { m, n }, data = want:totable() },
+              { rtol = 1e-4, atol = 1e-4 }, string.format('%dx%dx%d %s, %d threads', m, n, k,
+                trans and 'transposed' or 'plain', threads))
+          end
+        end
+      end)
+    end
   end)
 
   it('never reads C when beta is 0 (NaN there does not leak)', function()

@@ -29,6 +29,8 @@ int lg_get_num_threads(void) {
  * Strided operands reach BLAS through lda/ldb/ldc without copies. */
 void lg_gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  /* AVX-512 CPUs: our kernels on our threads (OpenBLAS runs Haswell kernels here) */
+  if (lg_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
               (blasint)ldc);

@@ -156,6 +156,11 @@ void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha
  * floats (one per thread). */
 bool lg_sgemm_available(void);
 void lg_sgemm_set_enabled(bool on);
+/* The whole product on our OpenMP threads; false (C untouched) when unavailable
+ * or out of scratch memory: lg_gemm_f32 then calls OpenBLAS. */
+bool lg_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void lg_sgemm_release_workspace(void); /* lg_sgemm's packing buffers (lg_empty_cache) */
 int64_t lg_sgemm_packed_a_size(int64_t m, int64_t k);
 int64_t lg_sgemm_work_size(int64_t n, int64_t k);
 void lg_sgemm_pack_a(bool ta, int64_t m, int64_t k, const float *a, int64_t lda, float *packed);

@@ -14,12 +14,14 @@
  *    (1-3 zmm registers wide, zero padded past n).
  *  - The micro-kernel keeps an 8 x (16*nv) tile of C in up to 24 zmm registers;
  *    edges are handled by masked loads and stores, not by separate kernels. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lg_internal.h"
 
 #define MR 8
 #define KC 256 /* a 48-column B panel of KC rows is 48 KiB: L1-sized */
+#define MC 192 /* rows of A per block: 192 x KC floats (192 KiB) stay in L2 */
 
 static int panel_vectors(int64_t cols_left) {
   /* 64 columns as 2 + 2 vectors rather than 3 + 1 (a 1-vector tile is load-bound) */
@@ -160,23 +162,116 @@ void lg_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *
     int64_t kc = k - k0 < KC ? k - k0 : KC;
     float blk_beta = k0 == 0 ? beta : 1;
     pack_b(tb, n, k0, kc, b, ldb, work);
-    const float *bp = work;
-    for (int64_t j0 = 0; j0 < n;) {
-      int nv = panel_vectors(n - j0);
-      int64_t w = 16 * nv, cols = n - j0 < w ? n - j0 : w;
-      for (int64_t i0 = 0; i0 < m; i0 += MR) {
-        const float *ap = packed_a + i0 * k + k0 * MR;
-        float *cp = c + i0 * ldc + j0;
-        int64_t rows = m - i0 < MR ? m - i0 : MR;
-        if (nv == 3) tile3(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
-        else if (nv == 2) tile2(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
-        else tile1(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+    for (int64_t ib = 0; ib < m; ib += MC) {
+      int64_t iend = m - ib < MC ? m : ib + MC;
+      const float *bp = work;
+      for (int64_t j0 = 0; j0 < n;) {
+        int nv = panel_vectors(n - j0);
+        int64_t w = 16 * nv, cols = n - j0 < w ? n - j0 : w;
+        for (int64_t i0 = ib; i0 < iend; i0 += MR) {
+          const float *ap = packed_a + i0 * k + k0 * MR;
+          float *cp = c + i0 * ldc + j0;
+          int64_t rows = m - i0 < MR ? m - i0 : MR;
+          if (nv == 3) tile3(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+          else if (nv == 2) tile2(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+          else tile1(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+        }
+        bp += kc * w;
+        j0 += w;
       }
-      bp += kc * w;
-      j0 += w;
     }
   }
 #else
   (void)alpha, (void)packed_a, (void)tb, (void)b, (void)ldb, (void)work;
 #endif
+}
+
+/* ---- threaded driver ---------------------------------------------------------------
+ * Splits C across our OpenMP threads: by rows (each thread packs its own rows of
+ * A) when there are enough 8-row panels, else by columns (A packed once, shared).
+ * Small products stay on the calling thread: a fork costs more than they do. */
+#ifdef _OPENMP
+#include <omp.h>
+static int thread_num(void) { return omp_get_thread_num(); }
+#else
+static int thread_num(void) { return 0; }
+#endif
+
+#define MIN_PARALLEL_MACS (1 << 18) /* 64^3 multiply-adds */
+
+/* Packing scratch, kept between calls (as BLAS libraries keep theirs): fresh
+ * pages cost ~12 us per 4 KiB here. Not tensor memory, so not in lg_memory();
+ * lg_empty_cache() frees it. Only the main thread calls lg_sgemm. */
+static struct {
+  float *data;
+  int64_t floats;
+} scratch;
+
+static float *workspace(int64_t floats) {
+  if (floats <= scratch.floats) return scratch.data;
+  free(scratch.data);
+  size_t bytes = ((size_t)floats * sizeof(float) + 63) & ~(size_t)63;
+  scratch.data = aligned_alloc(64, bytes);
+  scratch.floats = scratch.data ? floats : 0;
+  return scratch.data;
+}
+
+void lg_sgemm_release_workspace(void) {
+  free(scratch.data);
+  scratch.data = NULL;
+  scratch.floats = 0;
+}
+
+typedef struct {
+  bool ta, tb, by_rows;
+  int64_t m, n, k, lda, ldb, ldc, units, own_a, per_thread;
+  float alpha, beta;
+  const float *a, *b, *shared_a;
+  float *c, *scratch;
+} gemm_job;
+
+/* Thread t's share of the job: units [t*units/nt, (t+1)*units/nt). */
+static void run_share(const gemm_job *j, int t, int nt) {
+  float *mine = j->scratch + t * j->per_thread;
+  int64_t u0 = j->units * t / nt, u1 = j->units * (t + 1) / nt;
+  if (j->by_rows) {
+    int64_t r0 = u0 * MR, r1 = u1 * MR < j->m ? u1 * MR : j->m;
+    if (r1 <= r0) return;
+    lg_sgemm_pack_a(j->ta, r1 - r0, j->k, j->ta ? j->a + r0 : j->a + r0 * j->lda, j->lda, mine);
+    lg_sgemm_packed(r1 - r0, j->n, j->k, j->alpha, mine, j->tb, j->b, j->ldb, j->beta,
+                    j->c + r0 * j->ldc, j->ldc, mine + j->own_a);
+  } else {
+    int64_t c0 = u0 * 16, c1 = u1 * 16 < j->n ? u1 * 16 : j->n;
+    if (c1 <= c0) return;
+    lg_sgemm_packed(j->m, c1 - c0, j->k, j->alpha, j->shared_a, j->tb,
+                    j->tb ? j->b + c0 * j->ldb : j->b + c0, j->ldb, j->beta, j->c + c0, j->ldc, mine);
+  }
+}
+
+bool lg_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  if (!lg_sgemm_available()) return false;
+  if (m <= 0 || n <= 0) return true;
+  int nt = (double)m * (double)n * (double)k < MIN_PARALLEL_MACS ? 1 : lg_get_num_threads();
+  gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc,
+                .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c};
+  j.by_rows = (m + MR - 1) / MR >= 2 * nt || m >= n;
+  j.units = j.by_rows ? (m + MR - 1) / MR : (n + 15) / 16; /* 8-row / 16-column units */
+  if (nt > j.units) nt = (int)j.units;
+  if (nt < 1) nt = 1;
+  j.own_a = j.by_rows ? lg_sgemm_packed_a_size((j.units + nt - 1) / nt * MR, k) : 0;
+  int64_t shared_a = j.by_rows ? 0 : lg_sgemm_packed_a_size(m, k);
+  j.per_thread = (j.own_a + lg_sgemm_work_size(n, k) + 15) / 16 * 16;
+  float *base = workspace(shared_a + nt * j.per_thread);
+  if (!base) return false; /* the caller falls back to OpenBLAS */
+  j.shared_a = base;
+  j.scratch = base + shared_a;
+  if (!j.by_rows) lg_sgemm_pack_a(ta, m, k, a, lda, base);
+  if (nt == 1) { /* no parallel region at all: even a team of one costs ~1 us */
+    run_share(&j, 0, 1);
+    return true;
+  }
+#pragma omp parallel num_threads(nt)
+  run_share(&j, thread_num(), nt);
+  return true;
 }

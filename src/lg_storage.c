@@ -91,6 +91,7 @@ void lg_empty_cache(void) {
     }
   }
   pool.cached_bytes = 0;
+  lg_sgemm_release_workspace();
 }
 
 void lg_set_cache_limit(size_t bytes) {
