@@ -24,7 +24,7 @@ DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1
 BUSTED  := busted --lua=lua5.4
 LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/?.so;;'
 
-.PHONY: all deps test sanitize demo data bench fuzz soak clean
+.PHONY: all deps test test-portable sanitize demo data bench fuzz soak clean
 
 all: $(OUT) $(ENV_OUT)
 
@@ -60,6 +60,12 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all
 	$(LUAENV) $(BUSTED) $(SPECS)
+
+# The suite with the AVX-512 kernels switched off: the im2col + OpenBLAS paths that
+# CPUs without AVX-512 take (CI runs both).
+test-portable: deps
+	@$(MAKE) --no-print-directory all
+	LUNAGRAD_AVX512=0 $(LUAENV) $(BUSTED) $(SPECS)
 
 # The suite against a core built with AddressSanitizer + UBSan. lua5.4 itself is
 # not instrumented, so the ASan runtime is preloaded; any report fails the run.

@@ -17,6 +17,16 @@ void lg_set_num_threads(int n) {
 #endif
 }
 
+/* Threads our own parallel loops may use: without OpenMP they run serially, even
+ * when OpenBLAS has threads. */
+int lg_kernel_threads(void) {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 int lg_get_num_threads(void) {
 #ifdef _OPENMP
   return omp_get_max_threads();

@@ -148,6 +148,9 @@ void lg_gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
 void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                  int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
+/* Threads our OpenMP loops may use (1 in a build without OpenMP). */
+int lg_kernel_threads(void);
+
 /* ---- single-threaded AVX-512 sgemm (src/lg_sgemm.c) ---------------------------
  * For callers that parallelise themselves. Only when lg_sgemm_available()
  * (the CPU has AVX-512F and tests have not switched it off): pack A once with

@@ -137,10 +137,15 @@ AVX512 static void tile3(int64_t kc, const float *ap, const float *bp, float *c,
 
 static bool enabled = true;
 
+/* LUNAGRAD_AVX512=0 in the environment turns the kernels off for the process
+ * (`make test-portable` runs the suite that way, as on a CPU without AVX-512). */
 bool lg_sgemm_available(void) {
 #ifdef LG_HAVE_AVX512_KERNEL
-  static int cpu = -1; /* the cpuid answer never changes */
-  if (cpu < 0) cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  static int cpu = -1; /* the answer never changes */
+  if (cpu < 0) {
+    const char *env = getenv("LUNAGRAD_AVX512");
+    cpu = __builtin_cpu_supports("avx512f") && !(env && strcmp(env, "0") == 0) ? 1 : 0;
+  }
   return enabled && cpu;
 #else
   return false;
@@ -252,7 +257,7 @@ bool lg_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, co
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   if (!lg_sgemm_available()) return false;
   if (m <= 0 || n <= 0) return true;
-  int nt = (double)m * (double)n * (double)k < MIN_PARALLEL_MACS ? 1 : lg_get_num_threads();
+  int nt = (double)m * (double)n * (double)k < MIN_PARALLEL_MACS ? 1 : lg_kernel_threads();
   gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc,
                 .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c};
   j.by_rows = (m + MR - 1) / MR >= 2 * nt || m >= n;

@@ -244,7 +244,7 @@ static thread_parts plan_parts(const conv_geom *g, bool backward) {
 
 /* Threads for a conv over g->n images: never more than images. */
 static int threads_for(const conv_geom *g) {
-  int nt = lg_get_num_threads();
+  int nt = lg_kernel_threads();
   return nt > g->n ? (int)g->n : nt < 1 ? 1 : nt;
 }
 
