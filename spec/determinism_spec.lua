@@ -15,6 +15,9 @@
 --   training runs below happened to match across thread counts. So results
 --   are reproducible for a fixed thread count; use lg.set_num_threads(1) to
 --   compare against a run made with another thread count.
+-- * On CPUs with AVX-512, float32 matrix products and convolutions run on
+--   lunagrad's own kernels, which give the same bits for any thread count
+--   (asserted in spec/sgemm_spec.lua); float64 still goes through OpenBLAS.
 -- Child processes inherit LUA_PATH/LUA_CPATH (set by `make test`).
 local lg = require 'lunagrad'
 

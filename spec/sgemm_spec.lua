@@ -94,6 +94,40 @@ describe('AVX-512 sgemm', function()
     end
   end)
 
+  it('gives the same bits with 1 and 2 threads (matmul, conv2d and LeNet-DANN steps)', function()
+    local nn, optim = require 'lunagrad.nn', require 'lunagrad.optim'
+    local function run()
+      lg.manual_seed(21)
+      local a, b = lg.randn(300, 129), lg.randn(129, 700)
+      local out = { ('%a'):format(lg.matmul(a, b):sum():item()), ('%a'):format(lg.matmul(b:t(), a:t()):sum():item()) }
+      local features = nn.Sequential(nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 12, 5),
+        nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+      local head = nn.Sequential(nn.GradientReversal(1), nn.Linear(12 * 4 * 4, 10))
+      local opt = optim.SGD(nn.parameters(features, head), { lr = 0.05, momentum = 0.9 })
+      local x, y = lg.randn(37, 3, 28, 28), (lg.rand(37) * 10):long() + 1
+      for _ = 1, 3 do
+        opt:zero_grad()
+        local loss = nn.CrossEntropyLoss()(head(features(x)), y)
+        loss:backward()
+        opt:step()
+        out[#out + 1] = ('%a'):format(loss:item())
+      end
+      -- every element of a conv's gradients, not only sums (a sum can hide last bits)
+      local xc, wc = lg.randn(37, 8, 12, 12), lg.randn(12, 8, 5, 5):requires_grad_()
+      local bc = lg.randn(12):requires_grad_()
+      local yc = lg.conv2d(xc, wc, bc)
+      ;(yc * lg.randn(yc:shape())):sum():backward()
+      for _, g in ipairs({ wc.grad, bc.grad }) do
+        for _, v in ipairs(close.flat(g:totable())) do out[#out + 1] = ('%a'):format(v) end
+      end
+      return out
+    end
+    local one, two
+    with_threads(1, function() one = run() end)
+    with_threads(2, function() two = run() end)
+    assert.are.same(one, two)
+  end)
+
   it('never reads C when beta is 0 (NaN there does not leak)', function()
     local a, b = lg.ones(9, 20), lg.ones(20, 33)
     local c = lg.full({ 9, 33 }, 0 / 0)

@@ -214,8 +214,9 @@ LG_DEFINE_CONV_KERNELS(double, f64)
 /* ---- float32 on AVX-512: images split across threads ------------------------------
  * Each thread runs its share of the images with lg_sgemm (single-threaded,
  * AVX-512) on scratch of its own; the weight is packed once for every image.
- * dW and the bias sums are accumulated per thread and added up at the end, so
- * results depend on the thread count but not on scheduling. */
+ * Backward sums dW and the bias over images in CHUNKS fixed groups of images,
+ * each group in image order, then the groups in order: the same bits whatever
+ * the thread count (threads take whole groups). */
 #ifdef _OPENMP
 #include <omp.h>
 static int thread_num(void) { return omp_get_thread_num(); }
@@ -223,39 +224,53 @@ static int thread_num(void) { return omp_get_thread_num(); }
 static int thread_num(void) { return 0; }
 #endif
 
-/* One thread's scratch, in floats, each part 64-byte aligned. */
+#define CHUNKS 8
+
+/* Scratch layout in floats, every part 64-byte aligned: per thread col, work
+ * (B panels), pa (packed A); after all threads, per chunk dwt and dbs. */
 typedef struct {
-  int64_t col, work, pa, dwt, dbs, total;
-} thread_parts;
+  int64_t work, pa, thread, dwt, dbs, chunk;
+} conv_parts;
 
 static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
-static thread_parts plan_parts(const conv_geom *g, bool backward) {
-  thread_parts t = {0};
+static conv_parts plan_parts(const conv_geom *g, bool backward) {
+  conv_parts t = {0};
   int64_t work = lg_sgemm_work_size(g->p, g->cout > g->k ? g->cout : g->k);
   if (backward && lg_sgemm_work_size(g->cout, g->p) > work) work = lg_sgemm_work_size(g->cout, g->p);
   t.work = round16(g->k * g->p);
   t.pa = t.work + round16(work);
-  t.dwt = t.pa + (backward ? round16(lg_sgemm_packed_a_size(g->k, g->p)) : 0);
-  t.dbs = t.dwt + (backward ? round16(g->k * g->cout) : 0);
-  t.total = t.dbs + (backward ? round16(g->cout * g->p) : 0);
+  t.thread = t.pa + (backward ? round16(lg_sgemm_packed_a_size(g->k, g->p)) : 0);
+  if (backward) {
+    t.dbs = round16(g->k * g->cout);
+    t.chunk = t.dbs + round16(g->cout * g->p);
+  }
   return t;
 }
 
-/* Threads for a conv over g->n images: never more than images. */
-static int threads_for(const conv_geom *g) {
+static int64_t chunks_for(const conv_geom *g) { return g->n < CHUNKS ? g->n : CHUNKS; }
+
+/* Threads for a conv over g->n images: never more than images (or chunks). */
+static int threads_for(const conv_geom *g, bool backward) {
+  int64_t most = backward ? chunks_for(g) : g->n;
   int nt = lg_kernel_threads();
-  return nt > g->n ? (int)g->n : nt < 1 ? 1 : nt;
+  return nt > most ? (int)most : nt < 1 ? 1 : nt;
+}
+
+static int64_t scratch_floats(const conv_geom *g, bool backward) {
+  conv_parts tp = plan_parts(g, backward);
+  return threads_for(g, backward) * tp.thread + (backward ? chunks_for(g) * tp.chunk : 0);
 }
 
 static void conv_forward_avx512(const float *x, const float *w, const float *b, float *out,
-                                const conv_geom *g, float *packed_w, float *scratch, int nt) {
-  thread_parts tp = plan_parts(g, false);
+                                const conv_geom *g, float *packed_w, float *scratch) {
+  conv_parts tp = plan_parts(g, false);
+  int nt = threads_for(g, false);
   lg_sgemm_pack_a(false, g->cout, g->k, w, g->k, packed_w);
 #pragma omp parallel num_threads(nt)
   {
     int t = thread_num();
-    float *col = scratch + t * tp.total, *work = col + tp.work;
+    float *col = scratch + t * tp.thread, *work = col + tp.work;
     for (int64_t im = g->n * t / nt; im < g->n * (t + 1) / nt; im++) {
       float *o = out + im * g->cout * g->p;
       unfold_image_f32(x + im * g->cin * g->h * g->w, g, col);
@@ -265,41 +280,47 @@ static void conv_forward_avx512(const float *x, const float *w, const float *b, 
   }
 }
 
-/* As conv_backward_f32; partial dW^T and bias sums of thread t are in its scratch,
- * and thread 0's end up holding the totals. */
-static void conv_backward_avx512(const float *x, const float *w, const float *gout, float *dx,
-                                 bool want_dw, bool want_db, const conv_geom *g,
-                                 float *packed_wt, float *scratch, int nt) {
-  thread_parts tp = plan_parts(g, true);
+/* As conv_backward_f32. Returns the chunk area, whose first chunk ends up
+ * holding the totals: dW^T at +0, per-pixel bias sums at +plan_parts().dbs. */
+static float *conv_backward_avx512(const float *x, const float *w, const float *gout, float *dx,
+                                   bool want_dw, bool want_db, const conv_geom *g,
+                                   float *packed_wt, float *scratch) {
+  conv_parts tp = plan_parts(g, true);
+  int nt = threads_for(g, true);
+  int64_t nc = chunks_for(g);
+  float *chunks = scratch + nt * tp.thread;
   if (dx) lg_sgemm_pack_a(true, g->k, g->cout, w, g->k, packed_wt); /* A = W^T */
 #pragma omp parallel num_threads(nt)
   {
     int t = thread_num();
-    float *col = scratch + t * tp.total, *work = col + tp.work, *pa = col + tp.pa;
-    float *dwt = col + tp.dwt, *dbs = col + tp.dbs;
-    int64_t first = g->n * t / nt;
-    for (int64_t im = first; im < g->n * (t + 1) / nt; im++) {
-      const float *gi = gout + im * g->cout * g->p;
-      if (want_db) add_rows_f32(dbs, gi, g->cout * g->p, im == first);
-      if (want_dw) { /* dW^T [k, cout] += col @ g_i^T */
-        unfold_image_f32(x + im * g->cin * g->h * g->w, g, col);
-        lg_sgemm_pack_a(false, g->k, g->p, col, g->p, pa);
-        lg_sgemm_packed(g->k, g->cout, g->p, 1, pa, true, gi, g->p, im == first ? 0 : 1, dwt,
-                        g->cout, work);
-      }
-      if (dx) {
-        float *d = dx + im * g->cin * g->h * g->w;
-        lg_sgemm_packed(g->k, g->p, g->cout, 1, packed_wt, false, gi, g->p, 0, col, g->p, work);
-        memset(d, 0, (size_t)(g->cin * g->h * g->w) * sizeof(float));
-        fold_image_f32(col, g, d);
+    float *col = scratch + t * tp.thread, *work = col + tp.work, *pa = col + tp.pa;
+    for (int64_t c = nc * t / nt; c < nc * (t + 1) / nt; c++) {
+      float *dwt = chunks + c * tp.chunk, *dbs = dwt + tp.dbs;
+      int64_t first = g->n * c / nc;
+      for (int64_t im = first; im < g->n * (c + 1) / nc; im++) {
+        const float *gi = gout + im * g->cout * g->p;
+        if (want_db) add_rows_f32(dbs, gi, g->cout * g->p, im == first);
+        if (want_dw) { /* dW^T [k, cout] += col @ g_i^T */
+          unfold_image_f32(x + im * g->cin * g->h * g->w, g, col);
+          lg_sgemm_pack_a(false, g->k, g->p, col, g->p, pa);
+          lg_sgemm_packed(g->k, g->cout, g->p, 1, pa, true, gi, g->p, im == first ? 0 : 1, dwt,
+                          g->cout, work);
+        }
+        if (dx) {
+          float *d = dx + im * g->cin * g->h * g->w;
+          lg_sgemm_packed(g->k, g->p, g->cout, 1, packed_wt, false, gi, g->p, 0, col, g->p, work);
+          memset(d, 0, (size_t)(g->cin * g->h * g->w) * sizeof(float));
+          fold_image_f32(col, g, d);
+        }
       }
     }
   }
-  for (int t = 1; t < nt; t++) {
-    float *part = scratch + t * tp.total;
-    if (want_dw) add_rows_f32(scratch + tp.dwt, part + tp.dwt, g->k * g->cout, false);
-    if (want_db) add_rows_f32(scratch + tp.dbs, part + tp.dbs, g->cout * g->p, false);
+  for (int64_t c = 1; c < nc; c++) {
+    float *part = chunks + c * tp.chunk;
+    if (want_dw) add_rows_f32(chunks, part, g->k * g->cout, false);
+    if (want_db) add_rows_f32(chunks + tp.dbs, part + tp.dbs, g->cout * g->p, false);
   }
+  return chunks;
 }
 
 /* ---- checks ------------------------------------------------------------------ */
@@ -384,12 +405,11 @@ static lg_tensor *conv2d_4d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int 
         lg_release(bv);
       }
     } else if (x->dtype == LG_F32 && lg_sgemm_available()) {
-      int nt = threads_for(&g);
-      col = scratch(nt * plan_parts(&g, false).total, LG_F32);
+      col = scratch(scratch_floats(&g, false), LG_F32);
       packed = col ? scratch(lg_sgemm_packed_a_size(g.cout, g.k), LG_F32) : NULL;
       if ((ok = packed != NULL))
         conv_forward_avx512(lg_data_ptr(xc), lg_data_ptr(wc), bc ? lg_data_ptr(bc) : NULL,
-                            lg_data_ptr(out), &g, lg_data_ptr(packed), lg_data_ptr(col), nt);
+                            lg_data_ptr(out), &g, lg_data_ptr(packed), lg_data_ptr(col));
     } else if ((ok = (col = scratch(g.k * g.p, x->dtype)) != NULL)) {
       if (x->dtype == LG_F32)
         conv_forward_f32(lg_data_ptr(xc), lg_data_ptr(wc), bc ? lg_data_ptr(bc) : NULL,
@@ -482,18 +502,15 @@ static int conv2d_backward(lg_node *n, lg_tensor *gout, lg_tensor **gin) {
       lg_release(flat);
     }
   } else if (rc == 0 && dt == LG_F32 && lg_sgemm_available()) {
-    int nt = threads_for(&g);
-    thread_parts tp = plan_parts(&g, true);
-    lg_tensor *ws = scratch(nt * tp.total, dt);
+    lg_tensor *ws = scratch(scratch_floats(&g, true), dt);
     lg_tensor *packed = ws && need_x ? scratch(lg_sgemm_packed_a_size(g.k, g.cout), dt) : NULL;
     if (!ws || (need_x && !packed)) rc = -1;
     else {
-      float *s = lg_data_ptr(ws);
-      conv_backward_avx512(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc),
-                           gin[0] ? lg_data_ptr(gin[0]) : NULL, need_w, need_b, &g,
-                           packed ? lg_data_ptr(packed) : NULL, s, nt);
-      finish_grads_f32(s + tp.dwt, s + tp.dbs, &g, gin[1] ? lg_data_ptr(gin[1]) : NULL,
-                       gin[2] ? lg_data_ptr(gin[2]) : NULL);
+      float *sums = conv_backward_avx512(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc),
+                                         gin[0] ? lg_data_ptr(gin[0]) : NULL, need_w, need_b, &g,
+                                         packed ? lg_data_ptr(packed) : NULL, lg_data_ptr(ws));
+      finish_grads_f32(sums, sums + plan_parts(&g, true).dbs, &g,
+                       gin[1] ? lg_data_ptr(gin[1]) : NULL, gin[2] ? lg_data_ptr(gin[2]) : NULL);
     }
     lg_release(ws);
     lg_release(packed);
