@@ -151,24 +151,28 @@ void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha
 /* Threads our OpenMP loops may use (1 in a build without OpenMP). */
 int lg_kernel_threads(void);
 
-/* ---- single-threaded AVX-512 sgemm (src/lg_sgemm.c) ---------------------------
- * For callers that parallelise themselves. Only when lg_sgemm_available()
- * (the CPU has AVX-512F and tests have not switched it off): pack A once with
- * lg_sgemm_pack_a (lg_sgemm_packed_a_size floats), then lg_sgemm_packed computes
- * C = alpha * op(A) op(B) + beta * C with a work buffer of lg_sgemm_work_size(n, k)
- * floats (one per thread). */
+/* ---- AVX-512 sgemm (src/lg_sgemm.c) ----------------------------------------------
+ * Only when lg_sgemm_available() (the CPU has AVX-512F, not switched off).
+ * lg_sgemm: the whole product on our OpenMP threads (lg_gemm_f32 calls it).
+ * lg_sgemm_serial: on the calling thread, for callers that parallelise
+ * themselves; C = alpha * A op(B) + beta * C with A packed (once, for any
+ * number of calls) by lg_sgemm_pack_a into lg_sgemm_packed_a_size floats, and a
+ * work buffer of lg_sgemm_work_size(n, k) floats per thread. */
 bool lg_sgemm_available(void);
 void lg_sgemm_set_enabled(bool on);
-/* The whole product on our OpenMP threads; false (C untouched) when unavailable
- * or out of scratch memory: lg_gemm_f32 then calls OpenBLAS. */
 bool lg_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void lg_sgemm_release_workspace(void); /* lg_sgemm's packing buffers (lg_empty_cache) */
 int64_t lg_sgemm_packed_a_size(int64_t m, int64_t k);
 int64_t lg_sgemm_work_size(int64_t n, int64_t k);
 void lg_sgemm_pack_a(bool ta, int64_t m, int64_t k, const float *a, int64_t lda, float *packed);
-void lg_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
+void lg_sgemm_serial(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work);
+/* The same with A [m, k] read in place, rows lda apart (no packing: for an A
+ * used once, such as conv2d's unfolded image in the weight gradient). */
+void lg_sgemm_serial_rows(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                          int64_t lda, bool tb, const float *b, int64_t ldb, float beta, float *c,
+                          int64_t ldc, float *work);
 
 /* Hot loops are also compiled for AVX2 (8 floats per instruction instead of 4)
  * and picked at load time on x86-64 with glibc; elsewhere the portable build only. */

@@ -90,49 +90,77 @@ static void pack_b(bool tb, int64_t n, int64_t k0, int64_t kc, const float *b, i
 #define AVX512 __attribute__((target("avx512f")))
 
 /* C[0:rows, 0:cols] = alpha * (A panel @ B panel) + beta * C; beta == 0 never
- * reads C (it may hold garbage or NaN, as BLAS allows). */
+ * reads C (it may hold garbage or NaN, as BLAS allows). A is a packed panel
+ * (8 values per k) or, `plain`, 8 rows of A in place lda apart. B panel row p starts at bp + p*bs: packed (bs = panel width,
+ * zero padded) or B in place, its last vector masked by `cols` so nothing past
+ * the matrix is read. */
 AVX512 static inline __attribute__((always_inline)) void
-tile(const int nv, int64_t kc, const float *restrict ap, const float *restrict bp, float *c,
-     int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+tile(const int nv, const bool plain, int64_t kc, const float *restrict ap, int64_t lda,
+     const float *restrict bp, int64_t bs, float *c, int64_t ldc, int64_t rows, int64_t cols,
+     float alpha, float beta) {
+  const float *ar[MR]; /* plain: A's rows in place (edge tiles repeat the last row) */
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) ar[i] = plain ? ap + (i < rows ? i : rows - 1) * lda : ap;
+  int64_t left = cols - 16 * (nv - 1);
+  __mmask16 last = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
   __m512 acc[MR][3];
   for (int i = 0; i < MR; i++)
     for (int v = 0; v < 3; v++) acc[i][v] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, ap += MR, bp += 16 * nv) {
-    __m512 b0 = _mm512_loadu_ps(bp);
-    __m512 b1 = nv > 1 ? _mm512_loadu_ps(bp + 16) : b0;
-    __m512 b2 = nv > 2 ? _mm512_loadu_ps(bp + 32) : b0;
+  for (int64_t p = 0; p < kc; p++, ap += MR, bp += bs) {
+    __m512 b0 = nv == 1 ? _mm512_maskz_loadu_ps(last, bp) : _mm512_loadu_ps(bp);
+    __m512 b1 = nv == 2 ? _mm512_maskz_loadu_ps(last, bp + 16)
+                : nv > 2 ? _mm512_loadu_ps(bp + 16) : b0;
+    __m512 b2 = nv == 3 ? _mm512_maskz_loadu_ps(last, bp + 32) : b0;
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
-      __m512 av = _mm512_set1_ps(ap[i]);
+      __m512 av = _mm512_set1_ps(plain ? ar[i][p] : ap[i]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       if (nv > 1) acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
       if (nv > 2) acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
     }
   }
+  /* acc is only ever indexed by constants (fully unrolled loops, no early
+   * exits): otherwise GCC gives it an address and stores all 24 registers to
+   * the stack on every k step (3x slower). Edge tiles go through `edge`. */
   __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  for (int i = 0; i < MR && i < rows; i++)
-    for (int v = 0; v < nv && 16 * v < cols; v++) {
-      int64_t left = cols - 16 * v;
-      __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-      float *cp = c + i * ldc + 16 * v;
+  bool full = rows == MR && cols == 16 * nv;
+  __attribute__((aligned(64))) float edge[MR][48];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++) {
       __m512 r = _mm512_mul_ps(acc[i][v], va);
-      if (beta != 0) r = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, cp), vb, r);
-      _mm512_mask_storeu_ps(cp, mask, r);
+      if (!full) {
+        _mm512_store_ps(&edge[i][16 * v], r);
+        continue;
+      }
+      float *cp = c + i * ldc + 16 * v;
+      if (beta != 0) r = _mm512_fmadd_ps(_mm512_loadu_ps(cp), vb, r);
+      _mm512_storeu_ps(cp, r);
     }
+  }
+  if (full) return;
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++)
+      c[i * ldc + j] = beta == 0 ? edge[i][j] : edge[i][j] + beta * c[i * ldc + j];
 }
 
-AVX512 static void tile1(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
-                         int64_t rows, int64_t cols, float alpha, float beta) {
-  tile(1, kc, ap, bp, c, ldc, rows, cols, alpha, beta);
-}
-AVX512 static void tile2(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
-                         int64_t rows, int64_t cols, float alpha, float beta) {
-  tile(2, kc, ap, bp, c, ldc, rows, cols, alpha, beta);
-}
-AVX512 static void tile3(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
-                         int64_t rows, int64_t cols, float alpha, float beta) {
-  tile(3, kc, ap, bp, c, ldc, rows, cols, alpha, beta);
-}
+typedef void tile_fn(int64_t kc, const float *ap, int64_t lda, const float *bp, int64_t bs,
+                     float *c, int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta);
+#define LG_DEFINE_TILE(NV, PLAIN, NAME)                                                     \
+  AVX512 static void NAME(int64_t kc, const float *ap, int64_t lda, const float *bp,       \
+                          int64_t bs, float *c, int64_t ldc, int64_t rows, int64_t cols,    \
+                          float alpha, float beta) {                                        \
+    tile(NV, PLAIN, kc, ap, lda, bp, bs, c, ldc, rows, cols, alpha, beta);                  \
+  }
+LG_DEFINE_TILE(1, false, tile1)
+LG_DEFINE_TILE(2, false, tile2)
+LG_DEFINE_TILE(3, false, tile3)
+LG_DEFINE_TILE(1, true, tile1_plain)
+LG_DEFINE_TILE(2, true, tile2_plain)
+LG_DEFINE_TILE(3, true, tile3_plain)
+static tile_fn *const tiles[2][4] = {{NULL, tile1, tile2, tile3},
+                                     {NULL, tile1_plain, tile2_plain, tile3_plain}};
 #endif
 
 static bool enabled = true;
@@ -154,8 +182,15 @@ bool lg_sgemm_available(void) {
 
 void lg_sgemm_set_enabled(bool on) { enabled = on; }
 
-void lg_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
-                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work) {
+/* B rows this far apart (floats) are packed even untransposed: 4 KiB strides
+ * would map a panel's rows onto a few L1 sets. */
+#define DIRECT_B_MAX_LD 1024
+
+/* The blocked loops over k, rows and column panels. A is packed (lda = 0) or
+ * read in place (rows lda apart, lda > 0). */
+static void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                       bool tb, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       float *work) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) { /* no products: C = beta * C */
     for (int64_t i = 0; i < m; i++)
@@ -163,32 +198,42 @@ void lg_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *
     return;
   }
 #ifdef LG_HAVE_AVX512_KERNEL
+  bool direct_b = !tb && ldb < DIRECT_B_MAX_LD;
   for (int64_t k0 = 0; k0 < k; k0 += KC) {
     int64_t kc = k - k0 < KC ? k - k0 : KC;
     float blk_beta = k0 == 0 ? beta : 1;
-    pack_b(tb, n, k0, kc, b, ldb, work);
+    if (!direct_b) pack_b(tb, n, k0, kc, b, ldb, work);
     for (int64_t ib = 0; ib < m; ib += MC) {
       int64_t iend = m - ib < MC ? m : ib + MC;
-      const float *bp = work;
+      const float *bp = direct_b ? b + k0 * ldb : work;
       for (int64_t j0 = 0; j0 < n;) {
         int nv = panel_vectors(n - j0);
-        int64_t w = 16 * nv, cols = n - j0 < w ? n - j0 : w;
+        int64_t w = 16 * nv, cols = n - j0 < w ? n - j0 : w, bs = direct_b ? ldb : w;
+        tile_fn *run = tiles[lda > 0][nv];
         for (int64_t i0 = ib; i0 < iend; i0 += MR) {
-          const float *ap = packed_a + i0 * k + k0 * MR;
-          float *cp = c + i0 * ldc + j0;
+          const float *ap = lda > 0 ? a + i0 * lda + k0 : a + i0 * k + k0 * MR;
           int64_t rows = m - i0 < MR ? m - i0 : MR;
-          if (nv == 3) tile3(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
-          else if (nv == 2) tile2(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
-          else tile1(kc, ap, bp, cp, ldc, rows, cols, alpha, blk_beta);
+          run(kc, ap, lda, bp, bs, c + i0 * ldc + j0, ldc, rows, cols, alpha, blk_beta);
         }
-        bp += kc * w;
+        bp += direct_b ? w : kc * w;
         j0 += w;
       }
     }
   }
 #else
-  (void)alpha, (void)packed_a, (void)tb, (void)b, (void)ldb, (void)work;
+  (void)alpha, (void)a, (void)lda, (void)tb, (void)b, (void)ldb, (void)work;
 #endif
+}
+
+void lg_sgemm_serial(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
+                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work) {
+  run_blocks(m, n, k, alpha, packed_a, 0, tb, b, ldb, beta, c, ldc, work);
+}
+
+void lg_sgemm_serial_rows(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                          int64_t lda, bool tb, const float *b, int64_t ldb, float beta, float *c,
+                          int64_t ldc, float *work) {
+  run_blocks(m, n, k, alpha, a, lda < 1 ? 1 : lda, tb, b, ldb, beta, c, ldc, work);
 }
 
 /* ---- threaded driver ---------------------------------------------------------------
@@ -243,12 +288,12 @@ static void run_share(const gemm_job *j, int t, int nt) {
     int64_t r0 = u0 * MR, r1 = u1 * MR < j->m ? u1 * MR : j->m;
     if (r1 <= r0) return;
     lg_sgemm_pack_a(j->ta, r1 - r0, j->k, j->ta ? j->a + r0 : j->a + r0 * j->lda, j->lda, mine);
-    lg_sgemm_packed(r1 - r0, j->n, j->k, j->alpha, mine, j->tb, j->b, j->ldb, j->beta,
-                    j->c + r0 * j->ldc, j->ldc, mine + j->own_a);
+    lg_sgemm_serial(r1 - r0, j->n, j->k, j->alpha, mine, j->tb, j->b, j->ldb,
+                    j->beta, j->c + r0 * j->ldc, j->ldc, mine + j->own_a);
   } else {
     int64_t c0 = u0 * 16, c1 = u1 * 16 < j->n ? u1 * 16 : j->n;
     if (c1 <= c0) return;
-    lg_sgemm_packed(j->m, c1 - c0, j->k, j->alpha, j->shared_a, j->tb,
+    lg_sgemm_serial(j->m, c1 - c0, j->k, j->alpha, j->shared_a, j->tb,
                     j->tb ? j->b + c0 * j->ldb : j->b + c0, j->ldb, j->beta, j->c + c0, j->ldc, mine);
   }
 }

@@ -1,9 +1,9 @@
 /* lunagrad.core._sgemm: the AVX-512 sgemm behind conv2d, exposed so specs can
  * check it against OpenBLAS directly and switch it off to test the portable
  * path (not a user API):
- *   available() -> bool     enable(bool)     gemm(a, b, c, ta, tb, alpha, beta)
+ *   available() -> bool     enable(bool)     gemm(a, b, c, ta, tb, alpha, beta, rows)
  * gemm computes c = alpha * op(a) op(b) + beta * c in place on contiguous 2-D
- * float32 tensors. */
+ * float32 tensors, single-threaded, with a packed or (`rows`, not ta) read in place. */
 #include <stdlib.h>
 
 #include "lg_internal.h"
@@ -25,6 +25,8 @@ static int l_gemm(lua_State *L) {
   lg_tensor *a = matrix(L, 1, &ar, &ac), *b = matrix(L, 2, &br, &bc), *c = matrix(L, 3, &m, &n);
   bool ta = lua_toboolean(L, 4), tb = lua_toboolean(L, 5);
   float alpha = (float)luaL_optnumber(L, 6, 1), beta = (float)luaL_optnumber(L, 7, 0);
+  bool in_place = lua_toboolean(L, 8);
+  if (in_place && ta) return luaL_error(L, FN ": A read in place cannot be transposed");
   int64_t k = ta ? ar : ac;
   if ((ta ? ac : ar) != m || (tb ? bc : br) != k || (tb ? br : bc) != n)
     return luaL_error(L, FN ": shapes do not match");
@@ -32,8 +34,14 @@ static int l_gemm(lua_State *L) {
   float *packed = malloc(sizeof(float) * (size_t)(lg_sgemm_packed_a_size(m, k) + 1));
   float *work = malloc(sizeof(float) * (size_t)(lg_sgemm_work_size(n, k) + 1));
   if (packed && work) {
-    lg_sgemm_pack_a(ta, m, k, lg_data_ptr(a), ac, packed);
-    lg_sgemm_packed(m, n, k, alpha, packed, tb, lg_data_ptr(b), bc, beta, lg_data_ptr(c), n, work);
+    if (in_place) {
+      lg_sgemm_serial_rows(m, n, k, alpha, lg_data_ptr(a), ac, tb, lg_data_ptr(b), bc, beta,
+                           lg_data_ptr(c), n, work);
+    } else {
+      lg_sgemm_pack_a(ta, m, k, lg_data_ptr(a), ac, packed);
+      lg_sgemm_serial(m, n, k, alpha, packed, tb, lg_data_ptr(b), bc, beta, lg_data_ptr(c), n,
+                      work);
+    }
   }
   free(packed);
   free(work);

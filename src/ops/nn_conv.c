@@ -226,10 +226,10 @@ static int thread_num(void) { return 0; }
 
 #define CHUNKS 8
 
-/* Scratch layout in floats, every part 64-byte aligned: per thread col, work
- * (B panels), pa (packed A); after all threads, per chunk dwt and dbs. */
+/* Scratch layout in floats, every part 64-byte aligned: per thread col and work
+ * (B panels); after all threads, per chunk dW^T and bias sums (dbs). */
 typedef struct {
-  int64_t work, pa, thread, dwt, dbs, chunk;
+  int64_t work, thread, dbs, chunk;
 } conv_parts;
 
 static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
@@ -239,8 +239,7 @@ static conv_parts plan_parts(const conv_geom *g, bool backward) {
   int64_t work = lg_sgemm_work_size(g->p, g->cout > g->k ? g->cout : g->k);
   if (backward && lg_sgemm_work_size(g->cout, g->p) > work) work = lg_sgemm_work_size(g->cout, g->p);
   t.work = round16(g->k * g->p);
-  t.pa = t.work + round16(work);
-  t.thread = t.pa + (backward ? round16(lg_sgemm_packed_a_size(g->k, g->p)) : 0);
+  t.thread = t.work + round16(work);
   if (backward) {
     t.dbs = round16(g->k * g->cout);
     t.chunk = t.dbs + round16(g->cout * g->p);
@@ -275,7 +274,8 @@ static void conv_forward_avx512(const float *x, const float *w, const float *b, 
       float *o = out + im * g->cout * g->p;
       unfold_image_f32(x + im * g->cin * g->h * g->w, g, col);
       if (b) fill_bias_f32(o, b, g->cout, g->p);
-      lg_sgemm_packed(g->cout, g->p, g->k, 1, packed_w, false, col, g->p, b ? 1 : 0, o, g->p, work);
+      lg_sgemm_serial(g->cout, g->p, g->k, 1, packed_w, false, col, g->p,
+                      b ? 1 : 0, o, g->p, work);
     }
   }
 }
@@ -293,7 +293,7 @@ static float *conv_backward_avx512(const float *x, const float *w, const float *
 #pragma omp parallel num_threads(nt)
   {
     int t = thread_num();
-    float *col = scratch + t * tp.thread, *work = col + tp.work, *pa = col + tp.pa;
+    float *col = scratch + t * tp.thread, *work = col + tp.work;
     for (int64_t c = nc * t / nt; c < nc * (t + 1) / nt; c++) {
       float *dwt = chunks + c * tp.chunk, *dbs = dwt + tp.dbs;
       int64_t first = g->n * c / nc;
@@ -302,13 +302,13 @@ static float *conv_backward_avx512(const float *x, const float *w, const float *
         if (want_db) add_rows_f32(dbs, gi, g->cout * g->p, im == first);
         if (want_dw) { /* dW^T [k, cout] += col @ g_i^T */
           unfold_image_f32(x + im * g->cin * g->h * g->w, g, col);
-          lg_sgemm_pack_a(false, g->k, g->p, col, g->p, pa);
-          lg_sgemm_packed(g->k, g->cout, g->p, 1, pa, true, gi, g->p, im == first ? 0 : 1, dwt,
-                          g->cout, work);
+          lg_sgemm_serial_rows(g->k, g->cout, g->p, 1, col, g->p, true, gi, g->p,
+                               im == first ? 0 : 1, dwt, g->cout, work);
         }
         if (dx) {
           float *d = dx + im * g->cin * g->h * g->w;
-          lg_sgemm_packed(g->k, g->p, g->cout, 1, packed_wt, false, gi, g->p, 0, col, g->p, work);
+          lg_sgemm_serial(g->k, g->p, g->cout, 1, packed_wt, false, gi, g->p, 0,
+                          col, g->p, work);
           memset(d, 0, (size_t)(g->cin * g->h * g->w) * sizeof(float));
           fold_image_f32(col, g, d);
         }
