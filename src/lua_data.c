@@ -33,7 +33,7 @@ static const char *check_path(lua_State *L, int idx, const char *fn) {
 static int opt_idx_dtype(lua_State *L, int idx, const char *fn) {
   if (lua_isnoneornil(L, idx)) return LG_IDX_DTYPE_DEFAULT;
   const char *name = lua_tostring(L, idx);
-  lg_dtype d;
+  lg_dtype d = LG_F32;
   if (!name || lua_type(L, idx) != LUA_TSTRING || lg_dtype_from_name(name, &d))
     luaL_error(L, "lunagrad.data.%s: dtype must be 'float32', 'float64' or 'int64', got %s", fn,
                name ? name : luaL_typename(L, idx));

@@ -194,13 +194,11 @@ typedef enum { SM_FORWARD, SM_BACKWARD } sm_pass;
 static void run_tasks(sm_pass pass, lg_dtype dtype, const void *a, const void *b2, void *dst,
                       sm_blocks b, bool logarithm) {
   int64_t cols = b.inner == 1 ? 1 : (b.inner + LG_SM_COLS - 1) / LG_SM_COLS;
-  int64_t total = b.outer * b.len * b.inner;
   /* Rows per task: enough work per task (~4k elements) to amortise scheduling. */
   int64_t per_row = b.len * (b.inner < LG_SM_COLS ? b.inner : LG_SM_COLS);
   int64_t rows = per_row >= 4096 ? 1 : 4096 / (per_row > 0 ? per_row : 1);
   int64_t row_tasks = (b.outer + rows - 1) / rows, tasks = row_tasks * cols;
-  bool threaded = total >= LG_PARALLEL_GRAIN && tasks > 1;
-#pragma omp parallel for schedule(static) if (threaded)
+#pragma omp parallel for schedule(static) if (b.outer * b.len * b.inner >= LG_PARALLEL_GRAIN && tasks > 1)
   for (int64_t k = 0; k < tasks; k++) {
     int64_t rt = k / cols, ct = k % cols;
     sm_task t = {rt * rows, (rt + 1) * rows < b.outer ? (rt + 1) * rows : b.outer, 0, 1};
