@@ -286,6 +286,22 @@ describe('backward errors', function()
     assert.are.same({12 + 12 + 6}, x.grad:totable())
   end)
 
+  it('allows a second backward where no node saved a tensor, as PyTorch does', function()
+    -- PyTorch 1.13: y = (GRL(x + 1) + 6).sum(); y.backward(); y.backward() -> x.grad = [-2, -2]
+    local x = lg.tensor({1, 2}, {requires_grad = true})
+    local y = (lg.revgrad(x + 1, 1) + 6):sum()
+    y:backward()
+    y:backward()
+    assert.are.same({-2, -2}, x.grad:totable())
+    -- one node that saved tensors on the path is enough to refuse it
+    x.grad = nil
+    local z = ((x * x) + 1):sum()
+    z:backward()
+    local e = err_of(function() z:backward() end)
+    assert.is_truthy(e:find('backward through the graph a second time', 1, true), e)
+    assert.are.same({2, 4}, x.grad:totable())
+  end)
+
   it('a gradient given as a number or table', function()
     local x = lg.tensor({1, 2}, {requires_grad = true})
     ;(x * 3):backward{1, 2}

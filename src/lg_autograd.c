@@ -6,7 +6,8 @@
  *   2. Kahn's order: a node runs once every consumer has added its gradient
  *      into node->grad_acc; its rule yields one gradient per input, summed to
  *      the input's shape, added to the producer's grad_acc or the leaf's .grad;
- *   3. unless retain_graph, each node frees its saved tensors once run. */
+ *   3. unless retain_graph, each node frees its saved tensors once run; a
+ *      second backward through a node that had some is an error. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,12 +347,14 @@ static int run_node(lg_node *n, node_list *ready, bool retain) {
   }
   if (gin != stack_gin) free(gin);
   lg_release(g);
-  if (!retain) {
+  if (!retain) { /* a node that saved nothing can run again (PyTorch allows that too) */
+    bool had_saved = false;
     for (int k = 0; k < LG_MAX_SAVED; k++) {
+      had_saved |= n->saved[k] != NULL;
       lg_release(n->saved[k]);
       n->saved[k] = NULL;
     }
-    n->released = true;
+    n->released = had_saved;
   }
   return rc;
 }

@@ -265,18 +265,22 @@ LG_DEFINE_OP(pow_tensor);
 
 /* Runs a unary kernel and records `op` with the scalar in f[0], saving the input
  * (slot 0) and, when save_out, the output (slot 1). */
+/* What a unary op's backward reads: saved[0] = its input, saved[1] = its output.
+ * Saving nothing keeps the input free to go, and lets backward run twice. */
+enum { SAVE_NOTHING = 0, SAVE_IN = 1, SAVE_OUT = 2, SAVE_IN_OUT = 3 };
+
 static lg_tensor *unary_op(const kernel_set *k, const lg_op_info *op, lg_tensor *a, lg_dtype dtype,
-                           double c0, double c1, bool save_out) {
+                           double c0, double c1, int save) {
   lg_tensor *out = run_unary(k, a, dtype, c0, c1);
   if (!out || !op) return out;
   lg_tensor *in[1] = {a};
   if (!lg_should_record(in, 1)) return out;
   lg_node *node = lg_record(op, out, in, 1);
-  if (!node || (save_out && lg_save_output(node, 1, out))) {
+  if (!node || ((save & 2) && lg_save_output(node, 1, out))) {
     lg_release(out);
     return NULL;
   }
-  lg_save(node, 0, a);
+  if (save & 1) lg_save(node, 0, a);
   node->f[0] = c0;
   node->f[1] = c1;
   return out;
@@ -285,24 +289,24 @@ static lg_tensor *unary_op(const kernel_set *k, const lg_op_info *op, lg_tensor 
 static lg_dtype scalar_result(lg_dtype d, double s) { return is_integral(s) ? d : float_of(d); }
 
 lg_tensor *lg_add_scalar(lg_tensor *a, double s) {
-  return unary_op(&add_s_kernels, &lg_op_add_scalar, a, scalar_result(a->dtype, s), s, 0, false);
+  return unary_op(&add_s_kernels, &lg_op_add_scalar, a, scalar_result(a->dtype, s), s, 0, SAVE_NOTHING);
 }
 lg_tensor *lg_mul_scalar(lg_tensor *a, double s) {
-  return unary_op(&mul_s_kernels, &lg_op_mul_scalar, a, scalar_result(a->dtype, s), s, 0, false);
+  return unary_op(&mul_s_kernels, &lg_op_mul_scalar, a, scalar_result(a->dtype, s), s, 0, SAVE_NOTHING);
 }
 lg_tensor *lg_rsub_scalar(lg_tensor *a, double s) {
-  return unary_op(&rsub_s_kernels, &lg_op_rsub_scalar, a, scalar_result(a->dtype, s), s, 0, false);
+  return unary_op(&rsub_s_kernels, &lg_op_rsub_scalar, a, scalar_result(a->dtype, s), s, 0, SAVE_NOTHING);
 }
 lg_tensor *lg_rdiv_scalar(lg_tensor *a, double s) {
-  return unary_op(&rdiv_s_kernels, &lg_op_rdiv_scalar, a, float_of(a->dtype), s, 0, true);
+  return unary_op(&rdiv_s_kernels, &lg_op_rdiv_scalar, a, float_of(a->dtype), s, 0, SAVE_IN_OUT);
 }
 lg_tensor *lg_pow(lg_tensor *a, double p) {
   const kernel_set *k = p == 2 ? &square_kernels : &pow_s_kernels;
   lg_dtype d = is_integral(p) && p >= 0 ? a->dtype : float_of(a->dtype);
-  return unary_op(k, &lg_op_pow, a, d, p, 0, false);
+  return unary_op(k, &lg_op_pow, a, d, p, 0, SAVE_IN);
 }
 lg_tensor *lg_rpow_scalar(lg_tensor *a, double s) {
-  return unary_op(&rpow_s_kernels, &lg_op_rpow_scalar, a, float_of(a->dtype), s, 0, true);
+  return unary_op(&rpow_s_kernels, &lg_op_rpow_scalar, a, float_of(a->dtype), s, 0, SAVE_OUT);
 }
 
 static int add_scalar_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
@@ -359,22 +363,22 @@ LG_DEFINE_OP(rpow_scalar);
 
 /* ---- unary functions --------------------------------------------------------- */
 
-lg_tensor *lg_neg(lg_tensor *a) { return unary_op(&neg_kernels, &lg_op_neg, a, a->dtype, 0, 0, false); }
-lg_tensor *lg_exp(lg_tensor *a) { return unary_op(&exp_kernels, &lg_op_exp, a, float_of(a->dtype), 0, 0, true); }
-lg_tensor *lg_log(lg_tensor *a) { return unary_op(&log_kernels, &lg_op_log, a, float_of(a->dtype), 0, 0, false); }
-lg_tensor *lg_sqrt(lg_tensor *a) { return unary_op(&sqrt_kernels, &lg_op_sqrt, a, float_of(a->dtype), 0, 0, true); }
-lg_tensor *lg_abs(lg_tensor *a) { return unary_op(&abs_kernels, &lg_op_abs, a, a->dtype, 0, 0, false); }
-lg_tensor *lg_relu(lg_tensor *a) { return unary_op(&relu_kernels, &lg_op_relu, a, a->dtype, 0, 0, false); }
+lg_tensor *lg_neg(lg_tensor *a) { return unary_op(&neg_kernels, &lg_op_neg, a, a->dtype, 0, 0, SAVE_NOTHING); }
+lg_tensor *lg_exp(lg_tensor *a) { return unary_op(&exp_kernels, &lg_op_exp, a, float_of(a->dtype), 0, 0, SAVE_OUT); }
+lg_tensor *lg_log(lg_tensor *a) { return unary_op(&log_kernels, &lg_op_log, a, float_of(a->dtype), 0, 0, SAVE_IN); }
+lg_tensor *lg_sqrt(lg_tensor *a) { return unary_op(&sqrt_kernels, &lg_op_sqrt, a, float_of(a->dtype), 0, 0, SAVE_OUT); }
+lg_tensor *lg_abs(lg_tensor *a) { return unary_op(&abs_kernels, &lg_op_abs, a, a->dtype, 0, 0, SAVE_IN); }
+lg_tensor *lg_relu(lg_tensor *a) { return unary_op(&relu_kernels, &lg_op_relu, a, a->dtype, 0, 0, SAVE_IN); }
 lg_tensor *lg_leaky_relu(lg_tensor *a, double slope) {
-  return unary_op(&leaky_kernels, &lg_op_leaky_relu, a, float_of(a->dtype), slope, 0, false);
+  return unary_op(&leaky_kernels, &lg_op_leaky_relu, a, float_of(a->dtype), slope, 0, SAVE_IN);
 }
-lg_tensor *lg_sigmoid(lg_tensor *a) { return unary_op(&sigmoid_kernels, &lg_op_sigmoid, a, float_of(a->dtype), 0, 0, true); }
-lg_tensor *lg_tanh(lg_tensor *a) { return unary_op(&tanh_kernels, &lg_op_tanh, a, float_of(a->dtype), 0, 0, true); }
+lg_tensor *lg_sigmoid(lg_tensor *a) { return unary_op(&sigmoid_kernels, &lg_op_sigmoid, a, float_of(a->dtype), 0, 0, SAVE_OUT); }
+lg_tensor *lg_tanh(lg_tensor *a) { return unary_op(&tanh_kernels, &lg_op_tanh, a, float_of(a->dtype), 0, 0, SAVE_OUT); }
 lg_tensor *lg_clamp(lg_tensor *a, double lo, double hi) {
   if (lo > hi) return lg_fail("min %g is greater than max %g", lo, hi);
-  return unary_op(&clamp_kernels, &lg_op_clamp, a, a->dtype, lo, hi, false);
+  return unary_op(&clamp_kernels, &lg_op_clamp, a, a->dtype, lo, hi, SAVE_IN);
 }
-lg_tensor *lg_sign(lg_tensor *a) { return unary_op(&sign_kernels, NULL, a, a->dtype, 0, 0, false); }
+lg_tensor *lg_sign(lg_tensor *a) { return unary_op(&sign_kernels, NULL, a, a->dtype, 0, 0, SAVE_IN); }
 
 static int neg_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   (void)n;
