@@ -17,19 +17,8 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local function read_all(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('a')
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, 'w'))
-  f:write(text)
-  f:close()
-end
+local files = require 'helpers.files'
+local read_all, write_file = files.read, files.write
 
 local function make_tmpdir()
   local name = os.tmpname()

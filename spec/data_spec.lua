@@ -7,24 +7,8 @@ local data = require 'lunagrad.data'
 local FIX = 'spec/fixtures/idx/'
 local FASHION = '/usr/share/datasets/fashion-mnist/'
 
-local function read_bytes(path)
-  local f = assert(io.open(path, 'rb'))
-  local s = f:read('a')
-  f:close()
-  return s
-end
-
-local function write_bytes(path, s)
-  local f = assert(io.open(path, 'wb'))
-  f:write(s)
-  f:close()
-end
-
-local function exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
+local files = require 'helpers.files'
+local read_bytes, write_bytes, exists = files.must_read, files.write, files.exists
 
 -- An IDX header: type code, dims (big-endian uint32).
 local function header(type_code, dims)

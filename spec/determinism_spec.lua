@@ -50,11 +50,7 @@ end
 print(table.concat(out, ' '))
 ]]
 
-local function write_file(path, text)
-  local f = assert(io.open(path, 'w'))
-  f:write(text)
-  f:close()
-end
+local write_file = require('helpers.files').write
 
 describe('determinism', function()
   local script = os.tmpname()

@@ -19,13 +19,7 @@ local function run_lua(script, args)
   return out, tonumber(out:match('exit=(%d+)%s*$'))
 end
 
-local function read(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('a')
-  f:close()
-  return s
-end
+local read = require('helpers.files').read
 
 -- "<name>  source  target  sd  min  per-seed..." -> numbers
 local function row(out, name)

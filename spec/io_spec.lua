@@ -10,26 +10,12 @@ local PYTHON = '/usr/bin/python3'
 -- helpers
 ---------------------------------------------------------------------------
 
-local function read_bytes(path)
-  local f = assert(io.open(path, 'rb'))
-  local s = f:read('a')
-  f:close()
-  return s
-end
-
-local function write_bytes(path, s)
-  local f = assert(io.open(path, 'wb'))
-  f:write(s)
-  f:close()
-end
+local files = require 'helpers.files'
+local read_bytes, write_bytes = files.must_read, files.write
 
 local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end
 
-local function file_exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
+local file_exists = files.exists
 
 -- A fresh directory per spec run, removed at the end.
 local dir
