@@ -1,19 +1,25 @@
-/* lg_sgemm: a single-threaded float32 GEMM with an AVX-512 micro-kernel, for
- * callers that split work across threads themselves (conv2d, image by image).
+/* lg_sgemm: float32 GEMM with an AVX-512 micro-kernel. On CPUs with AVX-512
+ * every float32 product goes through it: lg_gemm_f32 calls the threaded driver
+ * at the end of this file, and conv2d calls the single-threaded entry points
+ * from its own parallel loop over images. float64, and CPUs without AVX-512
+ * (or LUNAGRAD_AVX512=0), stay on OpenBLAS.
  *
- * Why not OpenBLAS here: OPENBLAS_CORETYPE=Haswell must stay set on our machines,
- * so OpenBLAS runs 8-wide AVX2 kernels on CPUs with 16-wide AVX-512 FMA units;
- * and its thread pool fights ours when called from inside an OpenMP loop.
- * Everything else (matmul, linear, float64) stays on OpenBLAS; without AVX-512
- * the callers keep their OpenBLAS path (lg_sgemm_available() says which).
+ * Why not OpenBLAS: OPENBLAS_CORETYPE=Haswell must stay set on our machines, so
+ * OpenBLAS runs 8-wide AVX2 kernels on CPUs with 16-wide AVX-512 FMA units; and
+ * its idle workers spin (sched_yield) against our OpenMP threads on 2 cores.
  *
  * Row-major C = alpha * op(A) op(B) + beta * C, BLIS-style:
  *  - A is packed into panels of MR = 8 rows: for each k, the panel's 8 values
- *    (zero padded past m). Packing once serves every call with the same A.
+ *    (zero padded past m). Packing once serves every call with the same A; the
+ *    `_rows` entry point reads A in place instead (an A used once).
  *  - B is packed per block of KC rows into panels of 16, 32 or 48 columns
- *    (1-3 zmm registers wide, zero padded past n).
+ *    (1-3 zmm registers wide, zero padded past n), or read in place when it is
+ *    untransposed with short rows, its last vector loaded under a mask.
  *  - The micro-kernel keeps an 8 x (16*nv) tile of C in up to 24 zmm registers;
- *    edges are handled by masked loads and stores, not by separate kernels. */
+ *    partial tiles at the edges are written back through a stack tile.
+ * Each element of C is summed in the same order whatever the tile or thread
+ * split, so results do not depend on the thread count. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,7 +148,7 @@ tile(const int nv, const bool plain, int64_t kc, const float *restrict ap, int64
   if (full) return;
   for (int64_t i = 0; i < rows; i++)
     for (int64_t j = 0; j < cols; j++)
-      c[i * ldc + j] = beta == 0 ? edge[i][j] : edge[i][j] + beta * c[i * ldc + j];
+      c[i * ldc + j] = beta == 0 ? edge[i][j] : fmaf(c[i * ldc + j], beta, edge[i][j]); /* as above */
 }
 
 typedef void tile_fn(int64_t kc, const float *ap, int64_t lda, const float *bp, int64_t bs,
