@@ -74,8 +74,10 @@ describe('AVX-512 sgemm', function()
 
   it('runs lg.matmul on float32, split by rows or by columns over threads', function()
     lg.manual_seed(9)
-    -- tall (row split), wide (column split), tiny (one thread), transposed views
-    local shapes = { { 300, 70, 129 }, { 9, 700, 65 }, { 3, 5, 2 }, { 64, 256, 784 }, { 17, 1000, 300 } }
+    -- tall (row split, two row blocks), wide (column split), tiny (one thread),
+    -- rows of B >= 1024 floats apart (packed even untransposed), transposed views
+    local shapes = { { 300, 70, 129 }, { 9, 700, 65 }, { 3, 5, 2 }, { 64, 256, 784 }, { 17, 1000, 300 },
+      { 33, 1030, 270 } }
     for _, threads in ipairs({ 1, 2 }) do
       with_threads(threads, function()
         for _, s in ipairs(shapes) do
