@@ -131,6 +131,22 @@ describe('AVX-512 sgemm', function()
     assert.are.same(one, two)
   end)
 
+  it('grows its packing workspace and survives lg.empty_cache() freeing it', function()
+    lg.manual_seed(4)
+    local small, big = lg.randn(70, 90), lg.randn(400, 300)
+    local want_small, want_big
+    sgemm.enable(false)
+    want_small, want_big = lg.matmul(small, small:t()), lg.matmul(big, big:t())
+    sgemm.enable(true)
+    for _ = 1, 2 do
+      for _, case in ipairs({ { small, want_small }, { big, want_big }, { small, want_small } }) do
+        local got = lg.matmul(case[1], case[1]:t())
+        close.assert_close(got, { shape = case[2]:shape(), data = case[2]:totable() }, { rtol = 1e-4, atol = 1e-3 })
+      end
+      lg.empty_cache()
+    end
+  end)
+
   it('never reads C when beta is 0 (NaN there does not leak)', function()
     local a, b = lg.ones(9, 20), lg.ones(20, 33)
     local c = lg.full({ 9, 33 }, 0 / 0)
