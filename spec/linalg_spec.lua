@@ -35,58 +35,21 @@ local function ref_mm(a, b)
   return out
 end
 
--- ---- finite differences (float64) ------------------------------------------------
--- f's output is reduced with fixed weights (so every output element matters
--- differently); each input is a flat float64 leaf viewed to its shape.
+-- ---- finite differences (float64), through spec/helpers/gradcheck.lua -----------
+local check_grads = require 'helpers.gradcheck'
 
-local function weighted_sum(out)
-  local n, w = out:numel(), {}
-  for k = 1, n do w[k] = math.sin(k) + 0.5 end
-  return (out * lg.tensor(w, {dtype = 'float64'}):view(out:shape())):sum()
-end
-
-local function data(n, seed)
-  local d = {}
-  for k = 1, n do d[k] = math.cos(k * 1.37 + seed) * 1.5 end
-  return d
-end
-
-local function numel(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  return n
-end
-
--- shapes: list of input shapes; f(...) gets float64 tensors of those shapes.
+-- shapes: list of input shapes; f(...) gets float64 tensors of those shapes
+-- (fixed values) and its gradients are checked against central differences.
 local function gradcheck(f, shapes)
-  local specs, leaves, args = {}, {}, {}
+  local inputs = {}
   for i, shape in ipairs(shapes) do
-    specs[i] = {shape = shape, data = data(numel(shape), i)}
-    leaves[i] = lg.tensor(specs[i].data, {dtype = 'float64', requires_grad = true})
-    args[i] = leaves[i]:view(shape)
+    local n, d = 1, {}
+    for _, s in ipairs(shape) do n = n * s end
+    for k = 1, n do d[k] = math.cos(k * 1.37 + i) * 1.5 end
+    inputs[i] = lg.tensor(d, {dtype = 'float64'}):view(shape):clone():requires_grad_()
   end
-  weighted_sum(f(table.unpack(args))):backward()
-  local eps = 1e-6
-  for i, s in ipairs(specs) do
-    assert(leaves[i].grad, 'input ' .. i .. ' got no gradient')
-    local analytic = leaves[i].grad:totable()
-    for k = 1, #s.data do
-      local function at(delta)
-        local vals = {}
-        for j, sj in ipairs(specs) do
-          local d = sj.data
-          if j == i then
-            d = table.move(sj.data, 1, #sj.data, 1, {})
-            d[k] = d[k] + delta
-          end
-          vals[j] = lg.tensor(d, {dtype = 'float64'}):view(sj.shape)
-        end
-        return weighted_sum(f(table.unpack(vals))):item()
-      end
-      local numeric = (at(eps) - at(-eps)) / (2 * eps)
-      assert_near(numeric, analytic[k], 1e-6, string.format('d/d input%d[%d]', i, k))
-    end
-  end
+  local ok, msg = check_grads(f, inputs)
+  assert(ok, msg)
 end
 
 -- ---- fixtures -------------------------------------------------------------------------
