@@ -100,8 +100,9 @@ static row_fn pick(const kernel_set *k, lg_dtype d) {
 
 /* ---- drivers ---------------------------------------------------------------- */
 
-/* out = k(a, b) with broadcasting, computed in `dtype` (inputs cast if needed). */
-static lg_tensor *run_binary(const kernel_set *k, lg_tensor *a, lg_tensor *b, lg_dtype dtype) {
+/* out[out_dtype] = kernel(a, b) with broadcasting, the inputs cast to `dtype`. */
+static lg_tensor *broadcast_apply(lg_tensor *a, lg_tensor *b, lg_dtype dtype, lg_dtype out_dtype,
+                                  lg_row_kernel kernel, void *ctx) {
   char sa[96], sb[96];
   int64_t shape[LG_MAX_DIMS];
   int nd = lg_broadcast_shape(a, b, shape);
@@ -109,18 +110,23 @@ static lg_tensor *run_binary(const kernel_set *k, lg_tensor *a, lg_tensor *b, lg
     return lg_fail("shapes %s and %s are not broadcastable", lg_shape_str(a, sa, sizeof sa),
                    lg_shape_str(b, sb, sizeof sb));
   lg_tensor *ca = lg_to_dtype(a, dtype), *cb = ca ? lg_to_dtype(b, dtype) : NULL;
-  lg_tensor *out = cb ? lg_new_like_shape(nd, shape, dtype) : NULL;
+  lg_tensor *out = cb ? lg_new_like_shape(nd, shape, out_dtype) : NULL;
   if (out) {
     lg_tensor *ops[3] = {out, ca, cb};
     int64_t strides[3][LG_MAX_DIMS];
     memcpy(strides[0], out->stride, sizeof out->stride);
     lg_broadcast_strides(ca, nd, shape, strides[1]);
     lg_broadcast_strides(cb, nd, shape, strides[2]);
-    lg_iterate(3, ops, strides, nd, shape, pick(k, dtype), NULL, true);
+    lg_iterate(3, ops, strides, nd, shape, kernel, ctx, true);
   }
   lg_release(ca);
   lg_release(cb);
   return out;
+}
+
+/* out = k(a, b) with broadcasting, computed in `dtype` (inputs cast if needed). */
+static lg_tensor *run_binary(const kernel_set *k, lg_tensor *a, lg_tensor *b, lg_dtype dtype) {
+  return broadcast_apply(a, b, dtype, dtype, pick(k, dtype), NULL);
 }
 
 static lg_tensor *run_unary(const kernel_set *k, lg_tensor *a, lg_dtype dtype, double c0, double c1) {
@@ -498,26 +504,8 @@ LG_VECTOR_CLONES static void compare_row(int64_t n, char **p, const int64_t *s, 
 }
 
 lg_tensor *lg_compare(lg_tensor *a, lg_tensor *b, lg_cmp op) {
-  char sa[96], sb[96];
-  int64_t shape[LG_MAX_DIMS];
-  int nd = lg_broadcast_shape(a, b, shape);
-  if (nd < 0)
-    return lg_fail("shapes %s and %s are not broadcastable", lg_shape_str(a, sa, sizeof sa),
-                   lg_shape_str(b, sb, sizeof sb));
   cmp_ctx c = {op, lg_promote(a->dtype, b->dtype)};
-  lg_tensor *ca = lg_to_dtype(a, c.dtype), *cb = ca ? lg_to_dtype(b, c.dtype) : NULL;
-  lg_tensor *out = cb ? lg_new_like_shape(nd, shape, LG_F32) : NULL;
-  if (out) {
-    lg_tensor *ops[3] = {out, ca, cb};
-    int64_t strides[3][LG_MAX_DIMS];
-    memcpy(strides[0], out->stride, sizeof out->stride);
-    lg_broadcast_strides(ca, nd, shape, strides[1]);
-    lg_broadcast_strides(cb, nd, shape, strides[2]);
-    lg_iterate(3, ops, strides, nd, shape, compare_row, &c, true);
-  }
-  lg_release(ca);
-  lg_release(cb);
-  return out;
+  return broadcast_apply(a, b, c.dtype, LG_F32, compare_row, &c);
 }
 
 lg_tensor *lg_compare_scalar(lg_tensor *a, double s, lg_cmp op) {
