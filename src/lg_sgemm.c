@@ -230,10 +230,21 @@ void lg_sgemm_set_enabled(bool on) { enabled = on; }
  * would map a panel's rows onto a few L1 sets. */
 #define DIRECT_B_MAX_LD 1024
 
-/* The blocked loops over k, rows and column panels. A is packed (lda = 0) or
- * read in place (rows lda apart, lda > 0). */
-static void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                       bool tb, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+/* How the kernels reach A: packed whole beforehand (lg_sgemm_pack_a), its rows
+ * read in place, or packed one MC x KC block at a time into `block` as the loops
+ * go (a one-off A: scratch stays small however large A is). */
+typedef enum { A_PACKED, A_IN_PLACE, A_BLOCKS } a_mode;
+typedef struct {
+  a_mode mode;
+  const float *a;
+  int64_t lda; /* A_IN_PLACE, A_BLOCKS */
+  bool ta;     /* A_BLOCKS */
+  float *block;
+} a_source;
+
+/* The blocked loops over k, rows and column panels. */
+static void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, a_source a, bool tb,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                        float *work) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) { /* no products: C = beta * C */
@@ -242,22 +253,27 @@ static void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, const float
     return;
   }
 #ifdef LG_HAVE_AVX512_KERNEL
-  bool direct_b = !tb && ldb < DIRECT_B_MAX_LD;
+  bool direct_b = !tb && ldb < DIRECT_B_MAX_LD, in_place = a.mode == A_IN_PLACE;
   for (int64_t k0 = 0; k0 < k; k0 += KC) {
     int64_t kc = k - k0 < KC ? k - k0 : KC;
     float blk_beta = k0 == 0 ? beta : 1;
     if (!direct_b) pack_b(tb, n, k0, kc, b, ldb, work);
     for (int64_t ib = 0; ib < m; ib += MC) {
       int64_t iend = m - ib < MC ? m : ib + MC;
+      if (a.mode == A_BLOCKS)
+        lg_sgemm_pack_a(a.ta, iend - ib, kc, a.ta ? a.a + k0 * a.lda + ib : a.a + ib * a.lda + k0,
+                        a.lda, a.block);
       const float *bp = direct_b ? b + k0 * ldb : work;
       for (int64_t j0 = 0; j0 < n;) {
         int nv = panel_vectors(n - j0);
         int64_t w = 16 * nv, cols = n - j0 < w ? n - j0 : w, bs = direct_b ? ldb : w;
-        tile_fn *run = tiles[lda > 0][nv];
+        tile_fn *run = tiles[in_place][nv];
         for (int64_t i0 = ib; i0 < iend; i0 += MR) {
-          const float *ap = lda > 0 ? a + i0 * lda + k0 : a + i0 * k + k0 * MR;
+          const float *ap = a.mode == A_PACKED ? a.a + i0 * k + k0 * MR
+                            : in_place         ? a.a + i0 * a.lda + k0
+                                               : a.block + (i0 - ib) * kc;
           int64_t rows = m - i0 < MR ? m - i0 : MR;
-          run(kc, ap, lda, bp, bs, c + i0 * ldc + j0, ldc, rows, cols, alpha, blk_beta);
+          run(kc, ap, a.lda, bp, bs, c + i0 * ldc + j0, ldc, rows, cols, alpha, blk_beta);
         }
         bp += direct_b ? w : kc * w;
         j0 += w;
@@ -265,24 +281,26 @@ static void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, const float
     }
   }
 #else
-  (void)alpha, (void)a, (void)lda, (void)tb, (void)b, (void)ldb, (void)work;
+  (void)alpha, (void)a, (void)tb, (void)b, (void)ldb, (void)work;
 #endif
 }
 
 void lg_sgemm_serial(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work) {
-  run_blocks(m, n, k, alpha, packed_a, 0, tb, b, ldb, beta, c, ldc, work);
+  run_blocks(m, n, k, alpha, (a_source){.mode = A_PACKED, .a = packed_a}, tb, b, ldb, beta, c,
+             ldc, work);
 }
 
 void lg_sgemm_serial_rows(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                           int64_t lda, bool tb, const float *b, int64_t ldb, float beta, float *c,
                           int64_t ldc, float *work) {
-  run_blocks(m, n, k, alpha, a, lda < 1 ? 1 : lda, tb, b, ldb, beta, c, ldc, work);
+  run_blocks(m, n, k, alpha, (a_source){.mode = A_IN_PLACE, .a = a, .lda = lda}, tb, b, ldb, beta,
+             c, ldc, work);
 }
 
 /* ---- threaded driver ---------------------------------------------------------------
- * Splits C across our OpenMP threads: by rows (each thread packs its own rows of
- * A) when there are enough 8-row panels, else by columns (A packed once, shared).
+ * Splits C across our OpenMP threads: by rows when there are enough 8-row
+ * panels, else by columns; each thread packs the blocks of A it uses.
  * Small products stay on the calling thread: a fork costs more than they do. */
 #ifdef _OPENMP
 #include <omp.h>
@@ -318,27 +336,30 @@ void lg_sgemm_release_workspace(void) {
 
 typedef struct {
   bool ta, tb, by_rows;
-  int64_t m, n, k, lda, ldb, ldc, units, own_a, per_thread;
+  int64_t m, n, k, lda, ldb, ldc, units, per_thread;
   float alpha, beta;
-  const float *a, *b, *shared_a;
+  const float *a, *b;
   float *c, *scratch;
 } gemm_job;
 
-/* Thread t's share of the job: units [t*units/nt, (t+1)*units/nt). */
+/* Thread t's share of the job: units [t*units/nt, (t+1)*units/nt); its scratch
+ * holds one packed block of A, then B's panels. */
 static void run_share(const gemm_job *j, int t, int nt) {
   float *mine = j->scratch + t * j->per_thread;
+  a_source a = {.mode = A_BLOCKS, .a = j->a, .lda = j->lda, .ta = j->ta, .block = mine};
+  float *work = mine + MC * KC;
   int64_t u0 = j->units * t / nt, u1 = j->units * (t + 1) / nt;
   if (j->by_rows) {
     int64_t r0 = u0 * MR, r1 = u1 * MR < j->m ? u1 * MR : j->m;
     if (r1 <= r0) return;
-    lg_sgemm_pack_a(j->ta, r1 - r0, j->k, j->ta ? j->a + r0 : j->a + r0 * j->lda, j->lda, mine);
-    lg_sgemm_serial(r1 - r0, j->n, j->k, j->alpha, mine, j->tb, j->b, j->ldb,
-                    j->beta, j->c + r0 * j->ldc, j->ldc, mine + j->own_a);
+    a.a = j->ta ? j->a + r0 : j->a + r0 * j->lda;
+    run_blocks(r1 - r0, j->n, j->k, j->alpha, a, j->tb, j->b, j->ldb, j->beta, j->c + r0 * j->ldc,
+               j->ldc, work);
   } else {
     int64_t c0 = u0 * 16, c1 = u1 * 16 < j->n ? u1 * 16 : j->n;
     if (c1 <= c0) return;
-    lg_sgemm_serial(j->m, c1 - c0, j->k, j->alpha, j->shared_a, j->tb,
-                    j->tb ? j->b + c0 * j->ldb : j->b + c0, j->ldb, j->beta, j->c + c0, j->ldc, mine);
+    run_blocks(j->m, c1 - c0, j->k, j->alpha, a, j->tb, j->tb ? j->b + c0 * j->ldb : j->b + c0,
+               j->ldb, j->beta, j->c + c0, j->ldc, work);
   }
 }
 
@@ -353,14 +374,8 @@ bool lg_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, co
   j.units = j.by_rows ? (m + MR - 1) / MR : (n + 15) / 16; /* 8-row / 16-column units */
   if (nt > j.units) nt = (int)j.units;
   if (nt < 1) nt = 1;
-  j.own_a = j.by_rows ? lg_sgemm_packed_a_size((j.units + nt - 1) / nt * MR, k) : 0;
-  int64_t shared_a = j.by_rows ? 0 : lg_sgemm_packed_a_size(m, k);
-  j.per_thread = (j.own_a + lg_sgemm_work_size(n, k) + 15) / 16 * 16;
-  float *base = workspace(shared_a + nt * j.per_thread);
-  if (!base) return false; /* the caller falls back to OpenBLAS */
-  j.shared_a = base;
-  j.scratch = base + shared_a;
-  if (!j.by_rows) lg_sgemm_pack_a(ta, m, k, a, lda, base);
+  j.per_thread = (MC * KC + lg_sgemm_work_size(n, k) + 15) / 16 * 16;
+  if (!(j.scratch = workspace(nt * j.per_thread))) return false; /* caller uses OpenBLAS */
   if (nt == 1) { /* no parallel region at all: even a team of one costs ~1 us */
     run_share(&j, 0, 1);
     return true;
