@@ -34,8 +34,7 @@ local da = require 'lunagrad.da'
 local plot = require 'lunagrad.plot'
 local progress = require 'lunagrad.progress'
 
-local ok_system, system = pcall(require, 'system')
-local now = ok_system and system.gettime or os.time
+local now = progress.now
 
 local PAPER = { source = 0.5225, dann = 0.7666, target = 0.9596 }
 

@@ -31,8 +31,7 @@ local data = require 'lunagrad.data'
 local plot = require 'lunagrad.plot'
 local da = require 'lunagrad.da'
 
-local ok_system, system = pcall(require, 'system')
-local now = ok_system and system.gettime or os.clock
+local now = require('lunagrad.progress').now
 
 local opts = { out = 'out', seeds = 3, steps = 6000 }
 do

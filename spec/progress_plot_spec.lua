@@ -42,6 +42,15 @@ describe('lunagrad.progress', function()
     local bar = progress.new { total = 2, out = sink(), tty = false }
     assert.has_error(function() bar:update(1.5) end)
   end)
+
+  it('gives scripts a clock that moves forward', function()
+    local t0 = progress.now()
+    local spin = 0
+    for i = 1, 2e6 do spin = spin + i end
+    local t1 = progress.now()
+    assert.is_number(t0)
+    assert.is_true(spin > 0 and t1 > t0, 'clock did not advance')
+  end)
 end)
 
 describe('lunagrad.plot', function()

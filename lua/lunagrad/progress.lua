@@ -96,4 +96,6 @@ function Progress:finish(values)
   self.out:flush()
 end
 
-return { new = new }
+-- now(): wall-clock seconds (lua-system's gettime; os.clock without it), for
+-- scripts that time their own phases.
+return { new = new, now = now }
