@@ -27,6 +27,16 @@ int lg_kernel_threads(void) {
 #endif
 }
 
+/* This thread's number inside one of our parallel regions (0 outside, or
+ * without OpenMP). */
+int lg_thread_num(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 int lg_get_num_threads(void) {
 #ifdef _OPENMP
   return omp_get_max_threads();

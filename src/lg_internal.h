@@ -150,6 +150,8 @@ void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha
 
 /* Threads our OpenMP loops may use (1 in a build without OpenMP). */
 int lg_kernel_threads(void);
+/* The calling thread's number in our parallel region (0 outside / without OpenMP). */
+int lg_thread_num(void);
 
 /* ---- AVX-512 sgemm (src/lg_sgemm.c) ----------------------------------------------
  * Only when lg_sgemm_available() (the CPU has AVX-512F, not switched off).

@@ -43,15 +43,22 @@ int64_t lg_sgemm_work_size(int64_t n, int64_t k) {
   return (k < KC ? k : KC) * (n + 47);
 }
 
+/* dst[kk*ldd + j] = src[j*lds + kk] for j < rows, kk < cols (packing a
+ * transposed operand); transpose_block below does full 8x8 blocks faster. */
+static void transpose_scalar(const float *src, int64_t lds, int64_t rows, int64_t cols, float *dst,
+                             int64_t ldd) {
+  for (int64_t j = 0; j < rows; j++)
+    for (int64_t kk = 0; kk < cols; kk++) dst[kk * ldd + j] = src[j * lds + kk];
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define LG_HAVE_AVX512_KERNEL 1
 
 #define AVX512 __attribute__((target("avx512f")))
 
-/* dst[kk*ldd + j] = src[j*lds + kk] for j < rows, kk < cols: packing a
- * transposed operand, in 8x8 blocks of AVX shuffles (a scalar loop was ~10% of
- * an MLP training step). Only reached when the AVX-512 kernels run. */
+/* transpose_scalar in 8x8 blocks of AVX shuffles (the scalar loop alone was
+ * ~10% of an MLP training step). Only reached when the AVX-512 kernels run. */
 AVX512 static void transpose_block(const float *src, int64_t lds, int64_t rows, int64_t cols,
                                    float *dst, int64_t ldd) {
   int64_t j = 0;
@@ -81,11 +88,9 @@ AVX512 static void transpose_block(const float *src, int64_t lds, int64_t rows, 
       _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
       _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
     }
-    for (; kk < cols; kk++)
-      for (int64_t i = 0; i < 8; i++) dst[kk * ldd + j + i] = src[(j + i) * lds + kk];
+    transpose_scalar(src + j * lds + kk, lds, 8, cols - kk, dst + kk * ldd + j, ldd);
   }
-  for (; j < rows; j++)
-    for (int64_t kk = 0; kk < cols; kk++) dst[kk * ldd + j] = src[j * lds + kk];
+  transpose_scalar(src + j * lds, lds, rows - j, cols, dst + j, ldd);
 }
 
 /* C[0:rows, 0:cols] = alpha * (A panel @ B panel) + beta * C; beta == 0 never
@@ -163,8 +168,7 @@ static tile_fn *const tiles[2][4] = {{NULL, tile1, tile2, tile3},
 #else
 static void transpose_block(const float *src, int64_t lds, int64_t rows, int64_t cols, float *dst,
                             int64_t ldd) {
-  for (int64_t j = 0; j < rows; j++)
-    for (int64_t kk = 0; kk < cols; kk++) dst[kk * ldd + j] = src[j * lds + kk];
+  transpose_scalar(src, lds, rows, cols, dst, ldd);
 }
 #endif
 
@@ -302,13 +306,6 @@ void lg_sgemm_serial_rows(int64_t m, int64_t n, int64_t k, float alpha, const fl
  * Splits C across our OpenMP threads: by rows when there are enough 8-row
  * panels, else by columns; each thread packs the blocks of A it uses.
  * Small products stay on the calling thread: a fork costs more than they do. */
-#ifdef _OPENMP
-#include <omp.h>
-static int thread_num(void) { return omp_get_thread_num(); }
-#else
-static int thread_num(void) { return 0; }
-#endif
-
 #define MIN_PARALLEL_MACS (1 << 18) /* 64^3 multiply-adds */
 
 /* Packing scratch, kept between calls (as BLAS libraries keep theirs): fresh
@@ -381,6 +378,6 @@ bool lg_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, co
     return true;
   }
 #pragma omp parallel num_threads(nt)
-  run_share(&j, thread_num(), nt);
+  run_share(&j, lg_thread_num(), nt);
   return true;
 }

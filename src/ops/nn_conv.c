@@ -217,13 +217,6 @@ LG_DEFINE_CONV_KERNELS(double, f64)
  * Backward sums dW and the bias over images in CHUNKS fixed groups of images,
  * each group in image order, then the groups in order: the same bits whatever
  * the thread count (threads take whole groups). */
-#ifdef _OPENMP
-#include <omp.h>
-static int thread_num(void) { return omp_get_thread_num(); }
-#else
-static int thread_num(void) { return 0; }
-#endif
-
 #define CHUNKS 8
 
 /* Scratch layout in floats, every part 64-byte aligned: per thread col and work
@@ -268,7 +261,7 @@ static void conv_forward_avx512(const float *x, const float *w, const float *b, 
   lg_sgemm_pack_a(false, g->cout, g->k, w, g->k, packed_w);
 #pragma omp parallel num_threads(nt)
   {
-    int t = thread_num();
+    int t = lg_thread_num();
     float *col = scratch + t * tp.thread, *work = col + tp.work;
     for (int64_t im = g->n * t / nt; im < g->n * (t + 1) / nt; im++) {
       float *o = out + im * g->cout * g->p;
@@ -292,7 +285,7 @@ static float *conv_backward_avx512(const float *x, const float *w, const float *
   if (dx) lg_sgemm_pack_a(true, g->k, g->cout, w, g->k, packed_wt); /* A = W^T */
 #pragma omp parallel num_threads(nt)
   {
-    int t = thread_num();
+    int t = lg_thread_num();
     float *col = scratch + t * tp.thread, *work = col + tp.work;
     for (int64_t c = nc * t / nt; c < nc * (t + 1) / nt; c++) {
       float *dwt = chunks + c * tp.chunk, *dbs = dwt + tp.dbs;
