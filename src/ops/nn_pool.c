@@ -240,7 +240,7 @@ LG_DEFINE_POOL_KERNELS(double, f64)
 
 static lg_tensor *pool_4d(lg_tensor *x, const int k[2], const int stride[2], const int pad[2],
                           bool is_max) {
-  pool_geom g;
+  pool_geom g = {0}; /* gcc without OpenMP cannot see pool_geometry sets it */
   if (pool_geometry(x, k, stride, pad, &g)) return NULL;
   int64_t oshape[4] = {x->shape[0], x->shape[1], g.oh, g.ow};
   lg_tensor *in[1] = {x};
