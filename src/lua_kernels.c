@@ -1,4 +1,4 @@
-/* lunagrad.core._sgemm: the AVX-512 sgemm behind conv2d, exposed so specs can
+/* lunagrad.core._sgemm: the AVX-512 sgemm behind float32 products and conv2d,
  * check it against OpenBLAS directly and switch it off to test the portable
  * path (not a user API):
  *   available() -> bool     enable(bool)     gemm(a, b, c, ta, tb, alpha, beta, rows)
