@@ -1,6 +1,6 @@
 /* lunagrad.core._sgemm: the AVX-512 sgemm behind float32 products and conv2d,
- * check it against OpenBLAS directly and switch it off to test the portable
- * path (not a user API):
+ * exposed so specs can check it against OpenBLAS directly and switch it off to
+ * test the portable path (not a user API):
  *   available() -> bool     enable(bool)     gemm(a, b, c, ta, tb, alpha, beta, rows)
  * gemm computes c = alpha * op(a) op(b) + beta * c in place on contiguous 2-D
  * float32 tensors, single-threaded, with a packed or (`rows`, not ta) read in place. */
