@@ -5,14 +5,15 @@
 CC      ?= gcc
 CFLAGS  ?= -O3 -g
 WARN    := -std=c11 -Wall -Wextra -Wno-unknown-pragmas
-DEFS    := -D_DEFAULT_SOURCE
+DEFS    := -D_DEFAULT_SOURCE -Isrc
 PKGS    := lua5.4 openblas
 INCS    := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/lua5.4)
 LIBS    := -lopenblas -lz -lm
 OMP     := -fopenmp
 
-SRCS    := $(wildcard src/*.c src/ops/*.c)
-HDRS    := $(wildcard src/*.h src/*.def src/ops/*.h)
+CORE_DIRS := core ops kernels io da lua
+SRCS    := $(filter-out src/lua/env.c,$(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.c)))
+HDRS    := $(wildcard src/*.h $(foreach d,$(CORE_DIRS),src/$(d)/*.h src/$(d)/*.def))
 BUILD   ?= build
 OUT     := $(BUILD)/lunagrad/core.so
 ENV_OUT := $(BUILD)/lunagrad/env.so
@@ -28,7 +29,7 @@ LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/
 
 all: $(OUT) $(ENV_OUT)
 
-$(ENV_OUT): src/env/lua_env.c Makefile
+$(ENV_OUT): src/lua/env.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $<
 
@@ -36,7 +37,7 @@ $(OUT): $(SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) $(OMP) -fPIC -shared $(INCS) -o $@ $(SRCS) $(LIBS)
 
-$(BUILD)-asan/lunagrad/env.so: src/env/lua_env.c Makefile
+$(BUILD)-asan/lunagrad/env.so: src/lua/env.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $<
 

@@ -1,4 +1,4 @@
-/* libFuzzer target: the IDX reader (src/lg_idx.c).
+/* libFuzzer target: the IDX reader (src/io/idx.c).
  *
  * The input is parsed by lg_idx_parse once per requested dtype (the default
  * choice, float32, float64 and int64). Inputs that start with the gzip magic
@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../src/lg_idx.h"
+#include "../src/io/idx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,8 +9,8 @@
 #   FUZZ_RUNS=10000000 bash fuzz/run.sh # stop each target after N executions instead
 #
 # Targets (fuzz/<name>_fuzz.c, seeds in fuzz/corpus/<name>/):
-#   safetensors   lg_safetensors_parse and lg_safetensors_load (src/lg_safetensors.c)
-#   idx           lg_idx_parse and lg_idx_read, plain and gzip (src/lg_idx.c)
+#   safetensors   lg_safetensors_parse and lg_safetensors_load (src/io/safetensors.c)
+#   idx           lg_idx_parse and lg_idx_read, plain and gzip (src/io/idx.c)
 #   tensor_table  lunagrad.tensor(nested table) in an embedded lua_State
 # New inputs found are written to fuzz/out/<name>/ (not committed); crashes to
 # fuzz/out/crash-*. Reproduce one: fuzz/out/bin/<name>_fuzz fuzz/out/crash-...
@@ -25,9 +25,9 @@ fi
 out=fuzz/out
 mkdir -p "$out/bin" "$out/obj"
 flags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-       -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unknown-pragmas)
+       -std=c11 -D_DEFAULT_SOURCE -Isrc -Wall -Wextra -Wno-unknown-pragmas)
 # The core without OpenMP (its pragmas are then ignored): one thread keeps runs reproducible.
-core=(src/lg_*.c src/ops/*.c)
+core=(src/core/*.c src/ops/*.c src/kernels/*.c src/io/*.c src/da/*.c)
 lua_inc=$(pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 blas_inc=$(pkg-config --cflags openblas 2>/dev/null || true)
 libs=(-lopenblas -lz -lm)
@@ -60,7 +60,7 @@ build() { # name, extra sources..., then libraries after --
 targets=${FUZZ_TARGETS:-"safetensors idx tensor_table"}
 for t in $targets; do
   case $t in
-    tensor_table) build "$t" src/lua_*.c -- -llua5.4 ;;
+    tensor_table) build "$t" $(ls src/lua/*.c | grep -v env.c) -- -llua5.4 ;;
     *) build "$t" ;;
   esac
 done

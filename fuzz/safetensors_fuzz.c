@@ -1,4 +1,4 @@
-/* libFuzzer target: the safetensors reader (src/lg_safetensors.c).
+/* libFuzzer target: the safetensors reader (src/io/safetensors.c).
  *
  * Every input goes through lg_safetensors_parse (the in-memory reader). Inputs
  * of odd size also go through lg_safetensors_load from an
@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../src/lg_safetensors.h"
+#include "../src/io/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /* libFuzzer target: lunagrad.tensor(nested_table [, {dtype=}]) in an embedded
- * lua_State (the binding's table reader in src/lua_tensor.c, lg_from_doubles).
+ * lua_State (the binding's table reader in src/lua/tensor.c, lg_from_doubles).
  *
  * The input is a little program that builds the table, one byte per step:
  *   00-0f  open a sub-table            10-1f  close it (append to its parent)
@@ -306,7 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     call(L, 1, 1, "totable");
     lua_pop(L, 1);
     /* count > 0: reshape(-1) of an empty [2,0] tensor fails (lg_is_contiguous
-     * is false for fresh empty tensors, src/lg_tensor.c), reported, not ours */
+     * is false for fresh empty tensors, src/core/tensor.c), reported, not ours */
     if (valid == 1 && dtype && !strcmp(dtype, "float64") && count > 0 && count <= MAX_ITEMS) {
       double *want = malloc((size_t)(count ? count : 1) * sizeof *want);
       int64_t k = 0;

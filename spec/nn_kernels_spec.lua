@@ -1,5 +1,5 @@
 -- Neural-network kernels: linear, batch_norm, dropout and the losses
--- (src/ops/nn_linear.c, nn_norm.c, nn_loss.c; binding src/lua_nn.c).
+-- (src/ops/nn_linear.c, nn_norm.c, nn_loss.c; binding src/lua/nn.c).
 -- Values are hand-computed; gradients are checked against central finite
 -- differences in float64; the last block replays cases from golden.json.
 local lg = require 'lunagrad'

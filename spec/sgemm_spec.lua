@@ -1,4 +1,4 @@
--- The AVX-512 sgemm behind float32 conv2d (src/lg_sgemm.c): checked against
+-- The AVX-512 sgemm behind float32 conv2d (src/kernels/sgemm_avx512.c): checked against
 -- OpenBLAS (lg.matmul) directly, and conv2d's AVX-512 path checked against its
 -- portable im2col + OpenBLAS path on geometries that hit every edge case.
 local lg = require 'lunagrad'

@@ -1,6 +1,6 @@
 -- lunagrad: tensors, autograd and the Gradient Reversal Layer, from Lua 5.4.
 -- The C core (lunagrad.core) does the work; this file adds the Lua-side API.
-require 'lunagrad.env' -- before the core: sets OpenMP's wait policy (see src/env/lua_env.c)
+require 'lunagrad.env' -- before the core: sets OpenMP's wait policy (see src/lua/env.c)
 local core = require 'lunagrad.core'
 
 local lg = {}

@@ -1,4 +1,4 @@
--- lg.save / lg.load in the safetensors format (the C side: src/lg_safetensors.c).
+-- lg.save / lg.load in the safetensors format (the C side: src/io/safetensors.c).
 --   lg.save(path, {name = Tensor, ...} [, {key = 'value', ...}])
 --   local tensors, metadata = lg.load(path)
 -- Tensors are written contiguously (views are copied) with their dtype

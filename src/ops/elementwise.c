@@ -7,7 +7,7 @@
 #include <string.h>
 #include <tgmath.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 int lg_broadcast_shape(const lg_tensor *a, const lg_tensor *b, int64_t *out) {
   int nd = a->ndim > b->ndim ? a->ndim : b->ndim;

@@ -3,7 +3,7 @@
  * Backward: the incoming gradient times -alpha, alpha captured at forward time. */
 #include <math.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 lg_tensor *lg_revgrad(lg_tensor *x, double alpha) {
   if (!isfinite(alpha)) return lg_fail("alpha must be a finite number, got %g", alpha);

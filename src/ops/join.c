@@ -6,7 +6,7 @@
  * Messages count dims, list positions and indices from 1 like the Lua API. */
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 /* A non-recording view of out's storage with the given geometry. */
 static int copy_into(lg_tensor *out, int ndim, const int64_t *shape, const int64_t *stride,

@@ -14,7 +14,7 @@
  * or :double()); float32 with float64 promotes to float64, like elementwise ops. */
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 /* ---- layouts ------------------------------------------------------------------ */
 

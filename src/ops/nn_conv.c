@@ -26,7 +26,7 @@
  * other CPUs, and specs (spec/sgemm_spec.lua compares the two). */
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 typedef struct {
   int64_t n, cin, h, w;     /* input */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 
 /* How a 2-D matrix can be handed to BLAS as is: row-major (trans false) or

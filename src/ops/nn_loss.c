@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 
 static int check_reduction(lg_reduction r) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 
 /* A 1-d per-channel tensor (weight, bias, running stat) into a double array,

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 typedef struct {
   int64_t planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow;

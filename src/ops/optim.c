@@ -2,7 +2,7 @@
  * of the four kernels and two copies that the same rule costs as tensor ops. */
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 typedef struct {
   double lr, momentum, dampening, weight_decay;

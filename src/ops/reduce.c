@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 /* ---- sum-like reductions ------------------------------------------------------
  * Summing x into out where out has x's shape with reduced dims set to size 1:

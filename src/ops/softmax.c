@@ -16,7 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 #define LG_SM_COLS 256
 

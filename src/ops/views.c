@@ -2,7 +2,7 @@
  * A view's gradient is the incoming gradient put back into the input's geometry. */
 #include <string.h>
 
-#include "../lg_internal.h"
+#include "core/internal.h"
 
 /* A view of t recorded as `op` (NULL: not differentiable), with i[] params. */
 static lg_tensor *make_alias(lg_tensor *t, const lg_op_info *op, int ndim, const int64_t *shape,

@@ -1,4 +1,4 @@
--- t-SNE and PCA of feature matrices (one point per row), computed in C (src/lg_embed.c).
+-- t-SNE and PCA of feature matrices (one point per row), computed in C (src/da/embed.c).
 local core = require 'lunagrad.core'
 local util = require 'lunagrad.da.util'
 

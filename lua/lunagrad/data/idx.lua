@@ -1,5 +1,5 @@
 -- IDX files (the MNIST format), plain or gzip, and image decoding; the C side
--- is src/lg_idx.c and src/lg_image.c.
+-- is src/io/idx.c and src/io/image.c.
 --
 --   local t, type = data.read_idx(path [, {dtype = 'float32'|'float64'|'int64'}])
 --   data.write_idx(path, t [, {type = 'ubyte'|'sbyte'|'short'|'int'|'float'|'double', gzip = bool}])

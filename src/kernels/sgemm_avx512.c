@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lg_internal.h"
+#include "core/internal.h"
 
 #define MR 8
 #define KC 256 /* a 48-column B panel of KC rows is 48 KiB: L1-sized */
@@ -318,6 +318,7 @@ static struct {
 
 static float *workspace(int64_t floats) {
   if (floats <= scratch.floats) return scratch.data;
+  lg_add_empty_cache_hook(lg_sgemm_release_workspace);
   free(scratch.data);
   size_t bytes = ((size_t)floats * sizeof(float) + 63) & ~(size_t)63;
   scratch.data = aligned_alloc(64, bytes);

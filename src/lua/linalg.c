@@ -1,7 +1,7 @@
 /* Binding of matmul, cat, stack and index (1-based indices, converted here). */
 #include <limits.h>
 
-#include "lua_lunagrad.h"
+#include "lua/binding.h"
 
 /* x:matmul(y) / lunagrad.matmul(a, b); b may be a number table like other ops. */
 static int l_matmul(lua_State *L) {

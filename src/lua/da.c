@@ -1,10 +1,10 @@
-/* Binding of the t-SNE and PCA kernels (src/lg_embed.c). They live in the
+/* Binding of the t-SNE and PCA kernels (src/da/embed.c). They live in the
  * subtable lunagrad.core._da rather than among the Tensor methods: the user-facing
  * API is lunagrad.da.tsne / da.pca (lua/lunagrad/da), which checks options first. */
 #include <math.h>
 
-#include "lg_embed.h"
-#include "lua_lunagrad.h"
+#include "da/embed.h"
+#include "lua/binding.h"
 
 static double field_number(lua_State *L, int opts, const char *name, double def, const char *fn) {
   if (lua_isnoneornil(L, opts)) return def;

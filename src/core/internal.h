@@ -54,11 +54,11 @@ struct lg_node {
   bool site_pending;
 };
 
-/* The op table: each line of lg_ops.def becomes `extern const lg_op_info lg_op_NAME;`
+/* The op table: each line of ops/ops.def becomes `extern const lg_op_info lg_op_NAME;`
  * and the defining file writes `LG_DEFINE_OP(NAME)` after its backward function
  * `static int NAME_backward(...)`. */
 #define LG_OP(name) extern const lg_op_info lg_op_##name;
-#include "lg_ops.def"
+#include "ops/ops.def"
 #undef LG_OP
 #define LG_DEFINE_OP(name) const lg_op_info lg_op_##name = {#name, name##_backward}
 
@@ -80,7 +80,7 @@ void lg_save(lg_node *node, int slot, lg_tensor *t);
 int lg_save_output(lg_node *node, int slot, lg_tensor *t);
 void lg_node_release(lg_node *n);
 
-/* ---- anomaly mode (lunagrad.detect_anomaly; src/lg_autograd.c) -------------
+/* ---- anomaly mode (lunagrad.detect_anomaly; src/core/autograd.c) -------------
  * When on, nodes are marked for a creation site, and backward checks every
  * gradient a node's rule returns, failing at the first NaN/Inf with the op's
  * name and site. The binding checks forward outputs (it knows the Lua line).
@@ -140,41 +140,7 @@ void lg_iterate(int nops, lg_tensor *const *ops, const int64_t strides[][LG_MAX_
 /* Strides of t viewed with the broadcast shape (ndim dims, right-aligned). */
 void lg_broadcast_strides(const lg_tensor *t, int ndim, const int64_t *shape, int64_t *out);
 
-/* ---- BLAS (src/lg_blas.c) ---------------------------------------------------
- * Row-major C = alpha * op(A) op(B) + beta * C, op = transpose when ta/tb; lda,
- * ldb, ldc are row strides in elements (any stride >= the row length works). */
-void lg_gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                 int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-void lg_gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
-                 int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
-
-/* Threads our OpenMP loops may use (1 in a build without OpenMP). */
-int lg_kernel_threads(void);
-/* The calling thread's number in our parallel region (0 outside / without OpenMP). */
-int lg_thread_num(void);
-
-/* ---- AVX-512 sgemm (src/lg_sgemm.c) ----------------------------------------------
- * Only when lg_sgemm_available() (the CPU has AVX-512F, not switched off).
- * lg_sgemm: the whole product on our OpenMP threads (lg_gemm_f32 calls it).
- * lg_sgemm_serial: on the calling thread, for callers that parallelise
- * themselves; C = alpha * A op(B) + beta * C with A packed (once, for any
- * number of calls) by lg_sgemm_pack_a into lg_sgemm_packed_a_size floats, and a
- * work buffer of lg_sgemm_work_size(n, k) floats per thread. */
-bool lg_sgemm_available(void);
-void lg_sgemm_set_enabled(bool on);
-bool lg_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-void lg_sgemm_release_workspace(void); /* lg_sgemm's packing buffers (lg_empty_cache) */
-int64_t lg_sgemm_packed_a_size(int64_t m, int64_t k);
-int64_t lg_sgemm_work_size(int64_t n, int64_t k);
-void lg_sgemm_pack_a(bool ta, int64_t m, int64_t k, const float *a, int64_t lda, float *packed);
-void lg_sgemm_serial(int64_t m, int64_t n, int64_t k, float alpha, const float *packed_a, bool tb,
-                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work);
-/* The same with A [m, k] read in place, rows lda apart (no packing: for an A
- * used once, such as conv2d's unfolded image in the weight gradient). */
-void lg_sgemm_serial_rows(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                          int64_t lda, bool tb, const float *b, int64_t ldb, float beta, float *c,
-                          int64_t ldc, float *work);
+#include "kernels/kernels.h"
 
 /* Hot loops are also compiled for AVX2 (8 floats per instruction instead of 4)
  * and picked at load time on x86-64 with glibc; elsewhere the portable build only. */

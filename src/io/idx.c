@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "lg_idx.h"
+#include "io/idx.h"
 
 #define HEADER_MAX (4 + 4 * LG_MAX_DIMS)
 

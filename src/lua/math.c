@@ -1,8 +1,8 @@
 /* Elementwise math, comparisons and sum/mean as Tensor methods and operators. */
 #include <math.h>
 
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 typedef lg_tensor *(*tensor_tensor_fn)(lg_tensor *, lg_tensor *);
 typedef lg_tensor *(*tensor_scalar_fn)(lg_tensor *, double);

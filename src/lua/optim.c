@@ -1,7 +1,7 @@
 /* Binding of the fused optimiser updates, as lunagrad.core._optim (used by
  * lunagrad.optim; not Tensor methods). */
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 /* sgd_update(p, g, buf_or_nil, {lr=, momentum=, dampening=, weight_decay=, nesterov=,
  * maximize=, first=}) */

@@ -1,5 +1,5 @@
-/* Binding of IDX files (src/lg_idx.c), image decoding and the MNIST-M blend
- * (src/lg_image.c). Module functions only, not Tensor methods:
+/* Binding of IDX files (src/io/idx.c), image decoding and the MNIST-M blend
+ * (src/io/image.c). Module functions only, not Tensor methods:
  *   core.read_idx(path [, dtype])        -> Tensor, type name ("ubyte", ...)
  *   core.parse_idx(bytes [, dtype])      -> the same, from a file image in a string
  *   core.write_idx(path, t, type, gzip)
@@ -10,9 +10,9 @@
  * read "lunagrad.data.<fn>: ...". */
 #include <string.h>
 
-#include "lg_idx.h"
-#include "lg_image.h"
-#include "lua_lunagrad.h"
+#include "io/idx.h"
+#include "io/image.h"
+#include "lua/binding.h"
 
 static int raise_data(lua_State *L, const char *fn) {
   return luaL_error(L, "lunagrad.data.%s: %s", fn, lg_error());

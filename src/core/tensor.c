@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lg_internal.h"
+#include "core/internal.h"
 
 static int64_t live_tensors;
 

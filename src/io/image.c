@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lg_image.h"
+#include "io/image.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"

@@ -1,4 +1,4 @@
-/* Binding of safetensors save and load (src/lg_safetensors.c):
+/* Binding of safetensors save and load (src/io/safetensors.c):
  *   core.save_safetensors(path, {name = Tensor, ...} [, {key = "value", ...}])
  *   core.load_safetensors(path) -> {name = Tensor, ...}, {key = "value", ...}
  *   core.parse_safetensors(bytes) -> the same, from a file image in a string
@@ -6,8 +6,8 @@
  * "lunagrad.save: ..." and "lunagrad.load: ...". */
 #include <string.h>
 
-#include "lg_safetensors.h"
-#include "lua_lunagrad.h"
+#include "io/safetensors.h"
+#include "lua/binding.h"
 
 #define LOAD_RESULT "lunagrad.safetensors_result"
 

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lg_embed.h"
-#include "lg_internal.h"
+#include "da/embed.h"
+#include "core/internal.h"
 
 /* ---- shared: the input as a private float64 copy --------------------------- */
 

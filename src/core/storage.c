@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lg_internal.h"
+#include "core/internal.h"
 
 #define N_CLASSES 256
 #define MIN_BYTES 64
@@ -91,7 +91,7 @@ void lg_empty_cache(void) {
     }
   }
   pool.cached_bytes = 0;
-  lg_sgemm_release_workspace();
+  lg_run_empty_cache_hooks();
 }
 
 void lg_set_cache_limit(size_t bytes) {

@@ -4,8 +4,8 @@
  * Each size is a number (both dims) or a table {h, w}. Defaults: conv stride 1,
  * padding 0; pool stride = kernel, padding 0. Validation of values (positive
  * stride, padding rules, shapes) is the core's, so C callers get it too. */
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 static int int_value(lua_State *L, int idx, const char *fn, const char *what) {
   int isnum = 0;

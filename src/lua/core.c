@@ -2,7 +2,7 @@
  * The Tensor methods are also module functions: lg.exp(x) == x:exp(). */
 #include <unistd.h>
 
-#include "lua_lunagrad.h"
+#include "lua/binding.h"
 
 int luaopen_lunagrad_core(lua_State *L);
 

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 typedef struct {
   lg_tensor *t; /* NULL once released */

@@ -6,8 +6,8 @@
  * float32 tensors, single-threaded, with a packed or (`rows`, not ta) read in place. */
 #include <stdlib.h>
 
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 #define FN "core._sgemm.gemm"
 

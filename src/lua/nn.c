@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 static lg_tensor *opt_tensor(lua_State *L, int idx, const char *fn) {
   return lua_isnoneornil(L, idx) ? NULL : lgL_check(L, idx, fn);

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lg_internal.h"
+#include "core/internal.h"
 
 static bool grad_enabled = true;
 static bool anomaly_enabled;

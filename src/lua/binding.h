@@ -1,4 +1,4 @@
-/* Helpers shared by the binding files (src/lua_*.c): the Tensor userdata,
+/* Helpers shared by the binding files in src/lua/: the Tensor userdata,
  * argument conversion with 1-based dims, and error raising. Only these files
  * include lua.h; the core (lg_*.c, ops/) never does. */
 #ifndef LUA_LUNAGRAD_H

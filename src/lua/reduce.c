@@ -1,6 +1,6 @@
 /* Binding of max/min/argmax/softmax. Indices come back 1-based (int64). */
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 /* Pushes idx + 1 (a new tensor, so the 0-based one the graph saved stays intact). */
 static int push_one_based(lua_State *L, lg_tensor *idx, const char *fn) {

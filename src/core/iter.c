@@ -1,7 +1,7 @@
 /* The strided iterator every elementwise kernel and copy runs on. */
 #include <string.h>
 
-#include "lg_internal.h"
+#include "core/internal.h"
 
 #ifdef _OPENMP
 #include <omp.h>

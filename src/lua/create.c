@@ -2,8 +2,8 @@
  * creation, random seeds, memory statistics, grad mode, threads. */
 #include <math.h>
 
-#include "lg_internal.h"
-#include "lua_lunagrad.h"
+#include "core/internal.h"
+#include "lua/binding.h"
 
 /* An integer argument (an integral float such as 1e4 counts), with a lunagrad error. */
 static lua_Integer int_arg(lua_State *L, int idx, const char *fn, const char *what) {

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lg_safetensors.h"
+#include "io/safetensors.h"
 
 /* ---- small helpers ------------------------------------------------------------ */
 
