@@ -352,6 +352,16 @@ describe('math functions', function()
     assert.are.same({-2, -0.5, 0, 0, 0}, x:clamp(nil, 0):totable())
   end)
 
+  it('clamp with min > max sets every element to max, as PyTorch does', function()
+    assert.are.same({1, 1, 1, 1, 1}, x:clamp(2, 1):totable())
+  end)
+
+  it('sin and cos (registered from one registry line each)', function()
+    assert_close(x:sin(), {math.sin(-2), math.sin(-0.5), 0, math.sin(0.5), math.sin(2)})
+    assert_close(lg.cos(x), {math.cos(-2), math.cos(-0.5), 1, math.cos(0.5), math.cos(2)})
+    assert.are.equal('float32', lg.tensor({1}, {dtype = 'int64'}):sin().dtype)
+  end)
+
   it('int64 math functions give float32', function()
     local i = lg.tensor({1, 4}, {dtype = 'int64'})
     assert.are.equal('float32', i:sqrt().dtype)
@@ -369,7 +379,7 @@ describe('comparisons', function()
   local a = lg.tensor{1, 2, 3}
   local b = lg.tensor{3, 2, 1}
 
-  it('eq ne lt le gt ge with tensors give float32 0/1', function()
+  it('eq ne lt le gt ge with float32 tensors give float32 0/1', function()
     assert.are.same({0, 1, 0}, a:eq(b):totable())
     assert.are.same({1, 0, 1}, a:ne(b):totable())
     assert.are.same({1, 0, 0}, a:lt(b):totable())
@@ -377,6 +387,13 @@ describe('comparisons', function()
     assert.are.same({0, 0, 1}, a:gt(b):totable())
     assert.are.same({0, 1, 1}, a:ge(b):totable())
     assert.are.equal('float32', a:eq(b).dtype)
+  end)
+
+  it('keep float64 code in float64', function()
+    local d = lg.tensor({1, 2, 3}, {dtype = 'float64'})
+    assert.are.equal('float64', d:eq(b).dtype)
+    assert.are.equal('float64', d:gt(2).dtype)
+    assert.are.equal('float32', lg.tensor({1}, {dtype = 'int64'}):eq(1).dtype)
   end)
 
   it('with numbers and broadcasting', function()

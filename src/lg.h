@@ -130,30 +130,24 @@ lg_tensor *lg_detach(lg_tensor *t);                   /* alias without graph */
 int lg_fill(lg_tensor *t, double value);              /* in place */
 int lg_copy(lg_tensor *dst, lg_tensor *src);          /* in place, src broadcasts to dst */
 
-/* ---- elementwise (broadcasting) --------------------------------------- */
-lg_tensor *lg_add(lg_tensor *a, lg_tensor *b);
-lg_tensor *lg_sub(lg_tensor *a, lg_tensor *b);
-lg_tensor *lg_mul(lg_tensor *a, lg_tensor *b);
-lg_tensor *lg_div(lg_tensor *a, lg_tensor *b);
-lg_tensor *lg_pow_tensor(lg_tensor *a, lg_tensor *b);
-lg_tensor *lg_add_scalar(lg_tensor *a, double s);
-lg_tensor *lg_mul_scalar(lg_tensor *a, double s);
-lg_tensor *lg_rsub_scalar(lg_tensor *a, double s); /* s - a */
-lg_tensor *lg_rdiv_scalar(lg_tensor *a, double s); /* s / a */
-lg_tensor *lg_pow(lg_tensor *a, double p);
-lg_tensor *lg_rpow_scalar(lg_tensor *a, double s); /* s ^ a */
-lg_tensor *lg_neg(lg_tensor *a);
-lg_tensor *lg_exp(lg_tensor *a);
-lg_tensor *lg_log(lg_tensor *a);
-lg_tensor *lg_sqrt(lg_tensor *a);
-lg_tensor *lg_abs(lg_tensor *a);
-lg_tensor *lg_relu(lg_tensor *a);
-lg_tensor *lg_leaky_relu(lg_tensor *a, double slope);
-lg_tensor *lg_sigmoid(lg_tensor *a);
-lg_tensor *lg_tanh(lg_tensor *a);
-lg_tensor *lg_clamp(lg_tensor *a, double lo, double hi); /* +-INFINITY for no bound */
-lg_tensor *lg_sign(lg_tensor *a);                        /* not differentiable */
-/* Comparisons return float32 0/1 of the broadcast shape (ne = not equal). */
+/* ---- elementwise (broadcasting): declared from the registry, ops/ops.def -------
+ * lg_tensor *lg_NAME(lg_tensor *a [, double c0 [, double c1]]) for each LG_UNARY,
+ * lg_tensor *lg_NAME(lg_tensor *a, lg_tensor *b) for each LG_BINARY. Among them:
+ * add sub mul div pow_tensor, add_scalar mul_scalar rsub_scalar (s - a) rdiv_scalar
+ * (s / a) pow rpow_scalar (s ^ a), neg exp log sqrt sin cos abs sign relu
+ * leaky_relu(a, slope) sigmoid tanh clamp(a, lo, hi) (+-INFINITY: no bound). */
+#define LG_PARAMS_P0 (lg_tensor *a)
+#define LG_PARAMS_P1(s0) (lg_tensor *a, double c0)
+#define LG_PARAMS_P2(s0, s1) (lg_tensor *a, double c0, double c1)
+#define LG_UNARY(name, params, ...) lg_tensor *lg_##name LG_PARAMS_##params;
+#define LG_BINARY(name, ...) lg_tensor *lg_##name(lg_tensor *a, lg_tensor *b);
+#define LG_OP(name)
+#include "ops/ops.def"
+#undef LG_UNARY
+#undef LG_BINARY
+#undef LG_OP
+/* Comparisons return 0/1 of the broadcast shape (ne = not equal), float64 when an
+ * input is float64, else float32; never differentiable. */
 typedef enum { LG_EQ, LG_NE, LG_LT, LG_LE, LG_GT, LG_GE } lg_cmp;
 lg_tensor *lg_compare(lg_tensor *a, lg_tensor *b, lg_cmp op);
 lg_tensor *lg_compare_scalar(lg_tensor *a, double s, lg_cmp op);
@@ -216,6 +210,18 @@ bool lg_grad_enabled(void);
 bool lg_set_grad_enabled(bool on); /* returns the previous mode */
 /* grad may be NULL for a one-element t. retain_graph keeps saved tensors. */
 int lg_backward(lg_tensor *t, lg_tensor *grad, bool retain_graph);
+/* The same; with create_graph the gradients are recorded (differentiable again,
+ * PyTorch's create_graph=True), and the graph is kept as with retain_graph. */
+int lg_backward_ex(lg_tensor *t, lg_tensor *grad, bool retain_graph, bool create_graph);
+typedef struct {
+  bool retain_graph, create_graph, allow_unused;
+} lg_grad_options;
+/* PyTorch's torch.autograd.grad: results[k] = d(sum of outputs . grad_outputs) /
+ * d inputs[k], new references (NULL for an unused input with allow_unused).
+ * grad_outputs may be NULL (one-element outputs), or hold NULL entries. No
+ * leaf's .grad changes. */
+int lg_grad(lg_tensor *const *outputs, lg_tensor *const *grad_outputs, int n_out,
+            lg_tensor *const *inputs, int n_in, const lg_grad_options *o, lg_tensor **results);
 const char *lg_grad_fn_name(const lg_tensor *t); /* NULL for leaves */
 void lg_zero_grad(lg_tensor *t);                 /* drops .grad */
 

@@ -7,7 +7,11 @@
  *      into node->grad_acc; its rule yields one gradient per input, summed to
  *      the input's shape, added to the producer's grad_acc or the leaf's .grad;
  *   3. unless retain_graph, each node frees its saved tensors once run; a
- *      second backward through a node that had some is an error. */
+ *      second backward through a node that had some is an error.
+ * With create_graph, grad mode stays on while rules run, so the gradients are
+ * recorded like any other result and can be differentiated again. lg_grad is
+ * the same walk, returning the gradients of chosen tensors instead of
+ * accumulating into leaves, and running only the nodes that lead to them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,7 @@ static void free_node(lg_node *n) {
     lg_release(n->inputs[i].leaf);
   }
   lg_release(n->grad_acc);
+  if (n->free_custom) n->free_custom(n->custom);
   free(n->site);
   free(n->inputs);
   free(n);
@@ -119,6 +124,35 @@ int lg_save_output(lg_node *node, int slot, lg_tensor *t) {
   lg_release(node->saved[slot]);
   node->saved[slot] = alias;
   return 0;
+}
+
+lg_tensor *lg_recorded(const lg_op_info *op, lg_tensor *out, lg_tensor *const *inputs, int n,
+                       lg_tensor *const *saves, int n_saves, lg_node **node_out) {
+  if (node_out) *node_out = NULL;
+  if (!out || !lg_should_record(inputs, n)) return out;
+  lg_node *node = lg_record(op, out, inputs, n);
+  for (int k = 0; node && k < n_saves; k++) {
+    if (!saves[k]) continue;
+    if (saves[k] != out) lg_save(node, k, saves[k]);
+    else if (lg_save_output(node, k, out)) node = NULL;
+  }
+  if (!node) {
+    lg_release(out);
+    return NULL;
+  }
+  if (node_out) *node_out = node;
+  return out;
+}
+
+lg_tensor *lg_rule_output(lg_node *node, int slot) {
+  lg_tensor *saved = node->saved[slot];
+  if (!saved || !lg_grad_enabled()) return saved;
+  lg_tensor *attached = lg_adopt(lg_detach(saved));
+  if (!attached) return NULL;
+  attached->grad_fn = node;
+  node->refcount++;
+  attached->requires_grad = true;
+  return attached;
 }
 
 /* ---- leaves ------------------------------------------------------------- */
@@ -295,10 +329,14 @@ static int push(node_list *l, lg_node *n) {
 
 static int visit_epoch;
 
-/* Step 1: every node reachable from root, with deps = number of consumers. */
-static int collect(lg_node *root, node_list *all) {
+/* Step 1: every node reachable from root, with deps = number of consumers.
+ * Called once per output of a walk: the first call starts a new epoch, later
+ * ones add what the previous roots did not reach. */
+static int collect_more(lg_node *root, node_list *all) {
   node_list stack = {0};
-  int epoch = ++visit_epoch, rc = 0;
+  if (all->n == 0) ++visit_epoch;
+  int epoch = visit_epoch, rc = 0;
+  if (root->visit == epoch) return 0;
   root->visit = epoch;
   if (push(&stack, root) || push(all, root)) rc = -1;
   while (rc == 0 && stack.n > 0) {
@@ -323,31 +361,87 @@ static int collect(lg_node *root, node_list *all) {
   return rc;
 }
 
-static int run_node(lg_node *n, node_list *ready, bool retain) {
-  lg_tensor *g = n->grad_acc;
-  n->grad_acc = NULL;
-  lg_tensor *stack_gin[4] = {0};
-  lg_tensor **gin = n->n_inputs <= 4 ? stack_gin : calloc((size_t)n->n_inputs, sizeof *gin);
-  int rc = gin ? 0 : lg_failed("out of memory in backward");
-  if (rc == 0 && g && n->op->backward(n, g, gin) != 0) rc = -1;
-  if (rc == 0 && anomaly_enabled) rc = check_gradients(n, gin);
+/* What one walk is asked for. With targets (lg_grad), gradients reaching the
+ * target tensors land in results[] instead of any leaf's .grad, and only the
+ * nodes marked `needed` run. */
+typedef struct {
+  bool retain, create_graph;
+  int n_targets;
+  lg_tensor *const *targets;
+  lg_tensor **results;
+} walk;
+
+static int target_of_leaf(const walk *w, const lg_tensor *leaf) {
+  for (int k = 0; k < w->n_targets; k++)
+    if (w->targets[k] == leaf) return k;
+  return -1;
+}
+
+static int target_of_node(const walk *w, const lg_node *n) {
+  for (int k = 0; k < w->n_targets; k++)
+    if (w->targets[k]->grad_fn == n) return k;
+  return -1;
+}
+
+/* Where input e's gradient goes: the producer's running sum, the leaf's .grad,
+ * a result slot of lg_grad, or nowhere (NULL: a leaf lg_grad was not asked for). */
+static int deliver(const walk *w, lg_edge *e, lg_tensor *g) {
+  lg_tensor *fitted = fit_to_edge(g, e);
+  if (!fitted) return -1;
+  int rc = 0;
+  if (e->fn) {
+    if (!w->targets || e->fn->needed) rc = accumulate(&e->fn->grad_acc, fitted, e->dtype, false);
+  } else if (!w->targets) rc = accumulate(&e->leaf->grad, fitted, e->leaf->dtype, true);
+  else {
+    int k = target_of_leaf(w, e->leaf);
+    if (k >= 0) rc = accumulate(&w->results[k], fitted, e->dtype, false);
+  }
+  lg_release(fitted);
+  return rc;
+}
+
+/* The rule's gradients, in its scope; a needed input left NULL gets zeros. */
+static int run_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  size_t mark = lg_scope_open();
+  unsigned long failures = lg_failures();
+  n->op->rule(n, g, gin);
+  int rc = lg_failures() == failures ? 0 : -1;
   for (int i = 0; i < n->n_inputs; i++) {
     lg_edge *e = &n->inputs[i];
-    if (rc == 0 && gin[i] && e->needs_grad) {
-      lg_tensor *fitted = fit_to_edge(gin[i], e);
-      lg_release(gin[i]); /* hand it over: a gradient nobody else holds needs no copy */
-      gin[i] = NULL;
-      if (!fitted) rc = -1;
-      else if (e->fn) rc = accumulate(&e->fn->grad_acc, fitted, e->dtype, false);
-      else rc = accumulate(&e->leaf->grad, fitted, e->leaf->dtype, true);
-      lg_release(fitted);
-    }
+    if (rc == 0 && e->needs_grad && !gin[i]) gin[i] = lg_zeros(e->ndim, e->shape, e->dtype);
+    else if (gin[i]) lg_retain(gin[i]); /* out of the scope, into our hands */
+    if (!gin[i] && e->needs_grad && rc == 0) rc = -1;
+  }
+  lg_scope_close(mark);
+  return rc;
+}
+
+static int run_node(lg_node *n, node_list *ready, const walk *w) {
+  lg_tensor *g = n->grad_acc;
+  n->grad_acc = NULL;
+  int rc = 0;
+  if (w->targets) {
+    int k = target_of_node(w, n);
+    if (k >= 0 && g) rc = accumulate(&w->results[k], g, g->dtype, false);
+  }
+  if (rc == 0 && w->create_graph && n->op->first_order_only)
+    rc = lg_failed("create_graph: the gradient of '%s' is not differentiable yet (its rule runs "
+                   "raw kernels); double backward through it is not supported", n->op->name);
+  lg_tensor *stack_gin[4] = {0};
+  lg_tensor **gin = n->n_inputs <= 4 ? stack_gin : calloc((size_t)n->n_inputs, sizeof *gin);
+  if (rc == 0 && !gin) rc = lg_failed("out of memory in backward");
+  bool run = rc == 0 && g && (!w->targets || n->needed);
+  if (run) rc = run_rule(n, g, gin);
+  if (rc == 0 && run && anomaly_enabled) rc = check_gradients(n, gin);
+  for (int i = 0; i < n->n_inputs; i++) {
+    lg_edge *e = &n->inputs[i];
+    if (rc == 0 && gin && gin[i] && e->needs_grad) rc = deliver(w, e, gin[i]);
     if (gin) lg_release(gin[i]);
-    if (e->fn && --e->fn->deps == 0 && rc == 0) rc = push(ready, e->fn);
+    if (e->fn && --e->fn->deps == 0 && rc == 0 && (!w->targets || e->fn->needed)) rc = push(ready, e->fn);
   }
   if (gin != stack_gin) free(gin);
   lg_release(g);
-  if (!retain) { /* a node that saved nothing can run again (PyTorch allows that too) */
+  if (!w->retain && run) { /* a node that saved nothing can run again (PyTorch allows that too) */
     bool had_saved = false;
     for (int k = 0; k < LG_MAX_SAVED; k++) {
       had_saved |= n->saved[k] != NULL;
@@ -359,40 +453,134 @@ static int run_node(lg_node *n, node_list *ready, bool retain) {
   return rc;
 }
 
-int lg_backward(lg_tensor *t, lg_tensor *grad, bool retain_graph) {
-  char b1[96], b2[96];
-  if (!t->requires_grad)
-    return lg_failed("tensor does not require grad and has no grad_fn");
-  if (!grad && lg_numel(t) != 1)
-    return lg_failed("grad can be implicitly created only for one-element outputs, got shape %s "
-                     "(pass a gradient of the same shape)", lg_shape_str(t, b1, sizeof b1));
-  if (grad && !lg_same_shape(grad, t))
-    return lg_failed("gradient of shape %s does not match the tensor's shape %s",
-                     lg_shape_str(grad, b1, sizeof b1), lg_shape_str(t, b2, sizeof b2));
-  lg_tensor *seed = grad ? lg_to_dtype(grad, t->dtype) : lg_ones(t->ndim, t->shape, t->dtype);
-  if (!seed) return -1;
-  bool was = lg_set_grad_enabled(false);
+/* lg_grad runs only the nodes from which a target can be reached: marks them,
+ * visiting each node after all its inputs (a topological order found by a
+ * second Kahn pass over the deps counted by collect). */
+static int mark_needed(node_list *all, const walk *w, lg_node *const *roots, int n_roots) {
+  node_list order = {0}, ready = {0};
   int rc = 0;
-  if (!t->grad_fn) {
-    rc = accumulate(&t->grad, seed, t->dtype, true);
-  } else {
-    node_list all = {0}, ready = {0};
-    rc = collect(t->grad_fn, &all);
-    if (rc == 0) {
-      lg_retain(seed);
-      t->grad_fn->grad_acc = seed;
-      rc = push(&ready, t->grad_fn);
+  for (size_t i = 0; i < all->n; i++) all->items[i]->needed = false, all->items[i]->visit = (int)all->items[i]->deps;
+  for (int r = 0; r < n_roots && rc == 0; r++)
+    if (roots[r] && roots[r]->visit == 0 && !roots[r]->needed) { /* not pushed twice */
+      roots[r]->needed = true; /* borrowed as a "queued" mark, reset below */
+      rc = push(&ready, roots[r]);
     }
-    while (rc == 0 && ready.n > 0) rc = run_node(ready.items[--ready.n], &ready, retain_graph);
-    for (size_t i = 0; i < all.n; i++) { /* leave no scratch behind, even on error */
-      all.items[i]->deps = 0;
-      lg_release(all.items[i]->grad_acc);
-      all.items[i]->grad_acc = NULL;
+  while (rc == 0 && ready.n > 0) {
+    lg_node *n = ready.items[--ready.n];
+    rc = push(&order, n);
+    for (int i = 0; i < n->n_inputs && rc == 0; i++) {
+      lg_node *fn = n->inputs[i].fn;
+      if (fn && --fn->visit == 0) rc = push(&ready, fn);
     }
-    free(all.items);
-    free(ready.items);
   }
-  lg_release(seed);
+  for (size_t i = order.n; rc == 0 && i-- > 0;) { /* inputs before consumers */
+    lg_node *n = order.items[i];
+    bool needed = target_of_node(w, n) >= 0;
+    for (int j = 0; j < n->n_inputs && !needed; j++) {
+      lg_edge *e = &n->inputs[j];
+      needed = (e->fn && e->fn->needed && e->fn->visit == -1) || (e->leaf && target_of_leaf(w, e->leaf) >= 0);
+    }
+    n->needed = needed;
+    n->visit = -1; /* decided */
+  }
+  free(order.items);
+  free(ready.items);
+  return rc;
+}
+
+/* The walk from several outputs, each seeded with its gradient. */
+static int run_walk(lg_tensor *const *outs, lg_tensor *const *seeds, int n_out, const walk *w) {
+  bool was = lg_set_grad_enabled(w->create_graph);
+  node_list all = {0}, ready = {0};
+  lg_node *stack_roots[8];
+  lg_node **roots = n_out <= 8 ? stack_roots : calloc((size_t)n_out, sizeof *roots);
+  int rc = roots ? 0 : lg_failed("out of memory in backward");
+  for (int k = 0; k < n_out && rc == 0; k++) {
+    roots[k] = outs[k]->grad_fn;
+    if (!roots[k]) { /* a leaf output: its gradient is its seed */
+      if (!w->targets) rc = accumulate(&outs[k]->grad, seeds[k], outs[k]->dtype, true);
+      else {
+        int t = target_of_leaf(w, outs[k]);
+        if (t >= 0) rc = accumulate(&w->results[t], seeds[k], outs[k]->dtype, false);
+      }
+      continue;
+    }
+    rc = collect_more(roots[k], &all);
+    if (rc == 0) rc = accumulate(&roots[k]->grad_acc, seeds[k], outs[k]->dtype, false);
+  }
+  if (rc == 0 && w->targets) rc = mark_needed(&all, w, roots, n_out);
+  for (int k = 0; k < n_out && rc == 0; k++) /* roots nobody else consumes start the walk */
+    if (roots[k] && roots[k]->deps == 0 && (!w->targets || roots[k]->needed)) {
+      roots[k]->deps = -1; /* queued once even if listed twice */
+      rc = push(&ready, roots[k]);
+    }
+  while (rc == 0 && ready.n > 0) rc = run_node(ready.items[--ready.n], &ready, w);
+  for (size_t i = 0; i < all.n; i++) { /* leave no scratch behind, even on error */
+    all.items[i]->deps = 0;
+    all.items[i]->needed = false;
+    lg_release(all.items[i]->grad_acc);
+    all.items[i]->grad_acc = NULL;
+  }
+  if (roots != stack_roots) free(roots);
+  free(all.items);
+  free(ready.items);
   lg_set_grad_enabled(was);
+  return rc;
+}
+
+static lg_tensor *make_seed(lg_tensor *t, lg_tensor *grad) {
+  char b1[96], b2[96];
+  if (!grad && lg_numel(t) != 1)
+    return lg_fail("grad can be implicitly created only for one-element outputs, got shape %s "
+                   "(pass a gradient of the same shape)", lg_shape_str(t, b1, sizeof b1));
+  if (grad && !lg_same_shape(grad, t))
+    return lg_fail("gradient of shape %s does not match the tensor's shape %s",
+                   lg_shape_str(grad, b1, sizeof b1), lg_shape_str(t, b2, sizeof b2));
+  return grad ? lg_to_dtype(grad, t->dtype) : lg_ones(t->ndim, t->shape, t->dtype);
+}
+
+static int seeded_walk(lg_tensor *const *outs, lg_tensor *const *grads, int n_out, const walk *w) {
+  lg_tensor *stack_seeds[8] = {0};
+  lg_tensor **seeds = n_out <= 8 ? stack_seeds : calloc((size_t)n_out, sizeof *seeds);
+  int rc = seeds ? 0 : lg_failed("out of memory in backward");
+  for (int k = 0; k < n_out && rc == 0; k++) {
+    if (!outs[k]->requires_grad)
+      rc = n_out > 1 ? lg_failed("output %d does not require grad and has no grad_fn", k + 1)
+                     : lg_failed("tensor does not require grad and has no grad_fn");
+    else if (!(seeds[k] = make_seed(outs[k], grads ? grads[k] : NULL))) rc = -1;
+  }
+  if (rc == 0) rc = run_walk(outs, seeds, n_out, w);
+  for (int k = 0; k < n_out && seeds; k++) lg_release(seeds[k]);
+  if (seeds != stack_seeds) free(seeds);
+  return rc;
+}
+
+int lg_backward_ex(lg_tensor *t, lg_tensor *grad, bool retain_graph, bool create_graph) {
+  walk w = {.retain = retain_graph || create_graph, .create_graph = create_graph};
+  lg_tensor *grads[1] = {grad};
+  return seeded_walk(&t, grad ? grads : NULL, 1, &w);
+}
+
+int lg_backward(lg_tensor *t, lg_tensor *grad, bool retain_graph) {
+  return lg_backward_ex(t, grad, retain_graph, false);
+}
+
+int lg_grad(lg_tensor *const *outputs, lg_tensor *const *grad_outputs, int n_out,
+            lg_tensor *const *inputs, int n_in, const lg_grad_options *o, lg_tensor **results) {
+  for (int k = 0; k < n_in; k++) {
+    results[k] = NULL;
+    if (!inputs[k]->requires_grad)
+      return lg_failed("input %d does not require grad (only tensors with requires_grad, or "
+                       "computed from one, can be differentiated against)", k + 1);
+  }
+  walk w = {.retain = o->retain_graph || o->create_graph, .create_graph = o->create_graph,
+            .n_targets = n_in, .targets = inputs, .results = results};
+  int rc = seeded_walk(outputs, grad_outputs, n_out, &w);
+  for (int k = 0; k < n_in && rc == 0; k++)
+    if (!results[k] && !o->allow_unused)
+      rc = lg_failed("input %d was not used to compute the outputs (pass allow_unused = true to "
+                     "get nil for it)", k + 1);
+  if (rc != 0)
+    for (int k = 0; k < n_in; k++) lg_release(results[k]), results[k] = NULL;
   return rc;
 }

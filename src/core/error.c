@@ -5,10 +5,16 @@
 #include "lg.h"
 
 static _Thread_local char message[512];
+static _Thread_local unsigned long failures; /* lg_failures(): did a call in between fail? */
 
 const char *lg_error(void) { return message[0] ? message : "unknown error"; }
 
-static void set_message(const char *fmt, va_list ap) { vsnprintf(message, sizeof message, fmt, ap); }
+static void set_message(const char *fmt, va_list ap) {
+  vsnprintf(message, sizeof message, fmt, ap);
+  failures++;
+}
+
+unsigned long lg_failures(void) { return failures; }
 
 void *lg_fail(const char *fmt, ...) {
   va_list ap;

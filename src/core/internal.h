@@ -23,15 +23,32 @@ typedef struct lg_edge {
   lg_dtype dtype;
 } lg_edge;
 
-/* Computes one gradient per input from the output's gradient `gout`.
- * gin[i] is preset to NULL; leave it NULL for inputs with !needs_grad.
- * Gradients may have the broadcast (output) shape: the engine reduces them.
- * Return 0, or -1 after lg_fail. */
-typedef int (*lg_backward_fn)(lg_node *node, lg_tensor *gout, lg_tensor **gin);
+/* A backward rule: sets gin[i], for each input i whose edge needs_grad, to the
+ * gradient of that input given g, the gradient of the output. It is written with
+ * ops (the G_* wrappers of ops/rules.h), so that under create_graph the
+ * gradients are differentiable too; the engine runs it inside a scope that
+ * releases every op result the rule made, keeps what it put in gin, and checks
+ * lg_failures() afterwards, so rules carry no error handling. A NULL gin[i] for
+ * an input that needs grad means a zero gradient. Gradients may have the
+ * broadcast (output) shape: the engine sums them to the input's. */
+typedef void (*lg_rule_fn)(lg_node *node, lg_tensor *g, lg_tensor **gin);
+
+/* What the specs need to call an elementwise op from the registry. */
+typedef enum { LG_KIND_OTHER, LG_KIND_UNARY, LG_KIND_BINARY } lg_op_kind;
+typedef enum { LG_DOMAIN_ANY, LG_DOMAIN_POS, LG_DOMAIN_UNIT, LG_DOMAIN_AWAY0, LG_DOMAIN_AWAYC } lg_domain;
 
 typedef struct lg_op_info {
   const char *name;
-  lg_backward_fn backward;
+  lg_rule_fn rule;
+  lg_op_kind kind;
+  int n_params;             /* scalar parameters of a unary op */
+  double samples[2];        /* parameter values the registry specs use */
+  lg_domain domain;
+  /* elementwise ops: out = op(a, b) or op(a, c0, c1), whichever applies */
+  lg_tensor *(*call)(lg_tensor *a, lg_tensor *b, double c0, double c1);
+  /* transition: a rule still written on raw kernels, whose gradients are not
+   * differentiable; create_graph through it is an error rather than wrong */
+  bool first_order_only;
 } lg_op_info;
 
 struct lg_node {
@@ -43,10 +60,14 @@ struct lg_node {
   double f[4];              /* op parameters (alpha, exponent, ...) */
   int64_t i[2 * LG_MAX_DIMS]; /* integer parameters (dims, sizes) */
   bool released;            /* saved tensors freed after backward */
+  /* custom ops (lg_function): the binding's state, freed with the node */
+  void *custom;
+  void (*free_custom)(void *custom);
   /* engine scratch */
   int64_t deps;
   lg_tensor *grad_acc;
   int visit;
+  bool needed;              /* lg_grad: some requested input lies behind it */
   /* anomaly mode: where the op was called ("file.lua:12", owned), stamped by
    * the binding after the op returns; site_pending marks nodes recorded in
    * anomaly mode that have no site yet. Both stay NULL/false when it is off. */
@@ -54,31 +75,64 @@ struct lg_node {
   bool site_pending;
 };
 
-/* The op table: each line of ops/ops.def becomes `extern const lg_op_info lg_op_NAME;`
- * and the defining file writes `LG_DEFINE_OP(NAME)` after its backward function
- * `static int NAME_backward(...)`. */
+/* The op table: each registry entry becomes `extern const lg_op_info lg_op_NAME;`.
+ * A hand-written op's file writes `LG_DEFINE_OP(NAME)` after its rule
+ * `static void NAME_rule(lg_node *n, lg_tensor *g, lg_tensor **gin)`. */
+#define LG_UNARY(name, ...) extern const lg_op_info lg_op_##name;
+#define LG_BINARY(name, ...) extern const lg_op_info lg_op_##name;
 #define LG_OP(name) extern const lg_op_info lg_op_##name;
 #include "ops/ops.def"
+#undef LG_UNARY
+#undef LG_BINARY
 #undef LG_OP
-#define LG_DEFINE_OP(name) const lg_op_info lg_op_##name = {#name, name##_backward}
+#define LG_DEFINE_OP(N) const lg_op_info lg_op_##N = {.name = #N, .rule = N##_rule}
+/* Transition shapes for rules not yet rewritten: `static int NAME_backward(n, g, gin)`
+ * returning 0 or -1 and new references in gin (the adapter adopts them). */
+#define LG_OWNED_RULE(N)                                                         \
+  static void N##_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {              \
+    (void)N##_backward(n, g, gin); /* a failure was reported by lg_fail */      \
+    for (int i_ = 0; i_ < n->n_inputs; i_++) lg_adopt(gin[i_]);                  \
+  }
+#define LG_DEFINE_OWNED_OP(N) LG_OWNED_RULE(N) LG_DEFINE_OP(N)
+#define LG_DEFINE_FIRST_ORDER_OP(N) \
+  LG_OWNED_RULE(N) const lg_op_info lg_op_##N = {.name = #N, .rule = N##_rule, .first_order_only = true}
+/* Every registered op, in registry order, NULL-terminated (ops/registry.c). */
+extern const lg_op_info *const lg_registry[];
 
 /* True when grad mode is on and any of the inputs requires grad. */
 bool lg_should_record(lg_tensor *const *inputs, int n);
 /* Records out = op(inputs): makes out->grad_fn a new node and returns it
  * (borrowed, so the caller can fill saved/f/i). Call it only when
- * lg_should_record(inputs, n); NULL means out of memory. LG_RECORD does both. */
+ * lg_should_record(inputs, n); NULL means out of memory. */
 lg_node *lg_record(const lg_op_info *op, lg_tensor *out, lg_tensor *const *inputs, int n);
+/* The one recording step of an op: if an input requires grad (and grad mode is
+ * on), records `out` as op(inputs) and saves saves[k] into slot k (NULL entries
+ * skipped; a saved tensor equal to out is saved as the op's output, see
+ * lg_save_output). Returns out, or NULL after releasing out if recording failed.
+ * `node`, when not NULL, receives the new node (NULL when nothing was recorded)
+ * for parameters. */
+lg_tensor *lg_recorded(const lg_op_info *op, lg_tensor *out, lg_tensor *const *inputs, int n,
+                       lg_tensor *const *saves, int n_saves, lg_node **node);
 #define LG_RECORD(node, opname, out, inputs, n)                                          \
   lg_node *node = NULL;                                                                  \
-  if (lg_should_record(inputs, n) && !(node = lg_record(&lg_op_##opname, out, inputs, n))) { \
-    lg_release(out);                                                                     \
-    return NULL;                                                                         \
-  }
+  if (!lg_recorded(&lg_op_##opname, out, inputs, n, NULL, 0, &node)) return NULL;
 /* Stores a retained reference in node->saved[slot]. */
 void lg_save(lg_node *node, int slot, lg_tensor *t);
 /* Stores a detached alias of t (for saving an op's own output). */
 int lg_save_output(lg_node *node, int slot, lg_tensor *t);
+/* In a rule: the op's output saved in `slot` with lg_save_output. Under
+ * create_graph it comes back attached to the node (so gradients through it are
+ * differentiable, as PyTorch unpacks saved outputs); otherwise as saved. */
+lg_tensor *lg_rule_output(lg_node *node, int slot);
 void lg_node_release(lg_node *n);
+
+/* ---- the rule scope (core/scope.c) --------------------------------------- */
+size_t lg_scope_open(void);
+/* Hands t (a new reference, or NULL) to the open scope; returns t. */
+lg_tensor *lg_adopt(lg_tensor *t);
+void lg_scope_close(size_t mark);
+/* Failures so far (core/error.c): a rule failed when the count moved. */
+unsigned long lg_failures(void);
 
 /* ---- anomaly mode (lunagrad.detect_anomaly; src/core/autograd.c) -------------
  * When on, nodes are marked for a creation site, and backward checks every

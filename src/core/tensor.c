@@ -377,3 +377,14 @@ lg_tensor *lg_dense(lg_tensor *t, lg_dtype dtype) {
 lg_tensor *lg_detach(lg_tensor *t) {
   return lg_make_view(t->storage, t->dtype, t->ndim, t->shape, t->stride, t->offset);
 }
+
+int lg_broadcast_shape(const lg_tensor *a, const lg_tensor *b, int64_t *out) {
+  int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+  for (int d = 0; d < nd; d++) {
+    int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+    int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+    if (sa != sb && sa != 1 && sb != 1) return -1;
+    out[d] = sa == 1 ? sb : sa;
+  }
+  return nd;
+}

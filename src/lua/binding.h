@@ -33,6 +33,9 @@ int lgL_shape(lua_State *L, int idx, int64_t *shape, const char *fn, int *next);
 /* dtype from options table field "dtype" at idx (or def). */
 lg_dtype lgL_optdtype(lua_State *L, int idx, lg_dtype def, const char *fn);
 bool lgL_optbool(lua_State *L, int idx, const char *field, bool def);
+/* Raises unless the value at idx is nil or a table whose keys are all among
+ * `valid` (NULL-terminated); the message lists them (src/lua/options.c). */
+void lgL_check_options(lua_State *L, int idx, const char *fn, const char *const *valid);
 double lgL_number(lua_State *L, int idx, const char *fn, const char *what);
 /* Adds functions to the Tensor method table (also used as lunagrad.core.*). */
 void lgL_register_methods(lua_State *L, const luaL_Reg *fns);
@@ -40,6 +43,7 @@ void lgL_register_methods(lua_State *L, const luaL_Reg *fns);
 /* Registration hooks of each binding file, called by luaopen_lunagrad_core
  * with the module table on top of the stack. */
 void lgL_open_tensor(lua_State *L);
+void lgL_open_autograd(lua_State *L); /* backward, grad, the registry's op list (autograd.c) */
 void lgL_open_create(lua_State *L);
 void lgL_open_math(lua_State *L);
 void lgL_open_reduce(lua_State *L); /* max/min/argmax/softmax (lua_reduce.c) */

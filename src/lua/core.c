@@ -17,6 +17,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lua_pushcfunction(L, l_isatty);
   lua_setfield(L, -2, "isatty");
   lgL_open_tensor(L);
+  lgL_open_autograd(L);
   lgL_open_create(L);
   lgL_open_math(L);
   lgL_open_reduce(L);

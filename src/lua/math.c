@@ -38,18 +38,27 @@ static int m_mul(lua_State *L) { return binary(L, "mul", lg_mul, lg_mul_scalar, 
 static int m_div(lua_State *L) { return binary(L, "div", lg_div, div_scalar, lg_rdiv_scalar); }
 static int m_pow(lua_State *L) { return binary(L, "pow", lg_pow_tensor, lg_pow, lg_rpow_scalar); }
 
-typedef lg_tensor *(*unary_fn)(lg_tensor *);
-#define UNARY_METHOD(NAME)                                                           \
+/* Every parameterless unary op of the registry is a Tensor method: x:sin(). */
+#define METHOD_P0(NAME) \
   static int m_##NAME(lua_State *L) { return lgL_push(L, lg_##NAME(lgL_check(L, 1, #NAME)), #NAME); }
-UNARY_METHOD(neg)
-UNARY_METHOD(exp)
-UNARY_METHOD(log)
-UNARY_METHOD(sqrt)
-UNARY_METHOD(abs)
-UNARY_METHOD(relu)
-UNARY_METHOD(sigmoid)
-UNARY_METHOD(tanh)
-UNARY_METHOD(sign)
+#define NO_METHOD(NAME)
+#define METHOD_P1(s0) NO_METHOD
+#define METHOD_P2(s0, s1) NO_METHOD
+#define LG_UNARY(name, params, ...) METHOD_##params(name)
+#define LG_BINARY(name, ...)
+#define LG_OP(name)
+#include "ops/ops.def"
+#undef LG_UNARY
+#define ENTRY_P0(NAME) {#NAME, m_##NAME},
+#define ENTRY_P1(s0) NO_METHOD
+#define ENTRY_P2(s0, s1) NO_METHOD
+#define LG_UNARY(name, params, ...) ENTRY_##params(name)
+static const luaL_Reg unary_methods[] = {
+#include "ops/ops.def"
+    {NULL, NULL}};
+#undef LG_UNARY
+#undef LG_BINARY
+#undef LG_OP
 
 static int m_leaky_relu(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "leaky_relu");
@@ -91,12 +100,11 @@ static int m_mean(lua_State *L) { return reduce(L, "mean", lg_mean); }
 void lgL_open_math(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"add", m_add}, {"sub", m_sub}, {"mul", m_mul}, {"div", m_div}, {"pow", m_pow},
-      {"neg", m_neg}, {"exp", m_exp}, {"log", m_log}, {"sqrt", m_sqrt}, {"abs", m_abs},
-      {"relu", m_relu}, {"sigmoid", m_sigmoid}, {"tanh", m_tanh}, {"sign", m_sign},
       {"leaky_relu", m_leaky_relu}, {"clamp", m_clamp}, {"eq", m_eq}, {"ne", m_ne},
       {"lt", m_lt}, {"le", m_le}, {"gt", m_gt}, {"ge", m_ge}, {"sum", m_sum}, {"mean", m_mean},
       {NULL, NULL}};
   lgL_register_methods(L, fns);
+  lgL_register_methods(L, unary_methods);
   luaL_getmetatable(L, LGL_TENSOR);
   static const luaL_Reg ops[] = {{"__add", m_add}, {"__sub", m_sub}, {"__mul", m_mul},
                                  {"__div", m_div}, {"__pow", m_pow}, {"__unm", m_neg}, {NULL, NULL}};

@@ -720,32 +720,6 @@ static int t_copy(lua_State *L) {
 
 /* ---- autograd -------------------------------------------------------------- */
 
-static int t_backward(lua_State *L) {
-  lg_tensor *t = lgL_check(L, 1, "backward");
-  int opts = 3;
-  lg_tensor *g = NULL;
-  if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "retain_graph") != LUA_TNIL) {
-    opts = 2; /* backward{retain_graph=true} */
-  } else if (!lua_isnoneornil(L, 2)) {
-    lua_settop(L, 3);
-    g = lgL_totensor(L, 2, "backward", t->dtype);
-  }
-  if (lg_backward(t, g, lgL_optbool(L, opts, "retain_graph", false))) return lgL_raise(L, "backward");
-  return 0;
-}
-
-static int t_zero_grad(lua_State *L) {
-  lg_zero_grad(lgL_check(L, 1, "zero_grad"));
-  return 0;
-}
-
-static int t_requires_grad_(lua_State *L) {
-  lg_tensor *t = lgL_check(L, 1, "requires_grad_");
-  if (lg_set_requires_grad(t, lua_isnone(L, 2) ? true : lua_toboolean(L, 2))) return lgL_raise(L, "requires_grad_");
-  lua_settop(L, 1);
-  return 1;
-}
-
 static int t_revgrad(lua_State *L) {
   lg_tensor *x = lgL_check(L, 1, "revgrad");
   double alpha = 1.0;
@@ -803,8 +777,7 @@ static const luaL_Reg methods[] = {
     {"select", t_select}, {"slice", t_slice}, {"squeeze", t_squeeze}, {"unsqueeze", t_unsqueeze},
     {"flatten", t_flatten}, {"contiguous", t_contiguous}, {"clone", t_clone}, {"detach", t_detach},
     {"to", t_to}, {"float", t_float}, {"double", t_double}, {"long", t_long}, {"fill", t_fill},
-    {"copy", t_copy}, {"backward", t_backward}, {"zero_grad", t_zero_grad},
-    {"requires_grad_", t_requires_grad_}, {"revgrad", t_revgrad}, {"release", t_release},
+    {"copy", t_copy}, {"revgrad", t_revgrad}, {"release", t_release},
     {NULL, NULL}};
 
 /* lua_close() dlcloses this library; that also unloads libgomp while its idle

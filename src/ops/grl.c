@@ -3,7 +3,7 @@
  * Backward: the incoming gradient times -alpha, alpha captured at forward time. */
 #include <math.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 lg_tensor *lg_revgrad(lg_tensor *x, double alpha) {
   if (!isfinite(alpha)) return lg_fail("alpha must be a finite number, got %g", alpha);
@@ -15,7 +15,5 @@ lg_tensor *lg_revgrad(lg_tensor *x, double alpha) {
   return out;
 }
 
-static int revgrad_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return (gin[0] = lg_mul_scalar(g, -n->f[0])) ? 0 : -1;
-}
+static void revgrad_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) { gin[0] = G_mul_scalar(g, -n->f[0]); }
 LG_DEFINE_OP(revgrad);

@@ -84,7 +84,7 @@ static int cat_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
   }
   return 0;
 }
-LG_DEFINE_OP(cat);
+LG_DEFINE_OWNED_OP(cat);
 
 /* ---- stack --------------------------------------------------------------------- */
 
@@ -119,7 +119,7 @@ static int stack_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
     if (node->inputs[i].needs_grad && !(gin[i] = lg_select(g, (int)node->i[0], i))) return -1;
   return 0;
 }
-LG_DEFINE_OP(stack);
+LG_DEFINE_OWNED_OP(stack);
 
 /* ---- index_select ------------------------------------------------------------------ */
 
@@ -219,4 +219,4 @@ static int index_select_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
   gin[0] = z;
   return 0;
 }
-LG_DEFINE_OP(index_select);
+LG_DEFINE_FIRST_ORDER_OP(index_select);

@@ -270,4 +270,4 @@ static int matmul_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
   lg_release(G);
   return rc;
 }
-LG_DEFINE_OP(matmul);
+LG_DEFINE_OWNED_OP(matmul);

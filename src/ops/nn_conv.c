@@ -533,4 +533,4 @@ static int conv2d_backward(lg_node *n, lg_tensor *gout, lg_tensor **gin) {
   lg_release(gc);
   return rc; /* on error the engine releases what gin holds */
 }
-LG_DEFINE_OP(conv2d);
+LG_DEFINE_FIRST_ORDER_OP(conv2d);

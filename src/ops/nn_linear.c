@@ -158,4 +158,4 @@ static int linear_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   lg_release(gd);
   return rc;
 }
-LG_DEFINE_OP(linear);
+LG_DEFINE_FIRST_ORDER_OP(linear);

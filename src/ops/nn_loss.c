@@ -130,7 +130,7 @@ static int nll_loss_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   lg_release(gi.g);
   return (gin[0] = gx) ? 0 : -1;
 }
-LG_DEFINE_OP(nll_loss);
+LG_DEFINE_FIRST_ORDER_OP(nll_loss);
 
 /* loss_i = logsumexp(x_i) - x_i[t_i], computed as (max - x[t]) + log1p(sum of
  * exp(x_j - max) over j other than the argmax): no overflow for large logits,
@@ -207,7 +207,7 @@ static int cross_entropy_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   lg_release(gi.g);
   return (gin[0] = gx) ? 0 : -1;
 }
-LG_DEFINE_OP(cross_entropy);
+LG_DEFINE_FIRST_ORDER_OP(cross_entropy);
 
 /* ---- elementwise losses ------------------------------------------------------------ */
 
@@ -296,7 +296,7 @@ static int bce_with_logits_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   lg_release(gi.g);
   return rc;
 }
-LG_DEFINE_OP(bce_with_logits);
+LG_DEFINE_FIRST_ORDER_OP(bce_with_logits);
 
 lg_tensor *lg_mse_loss(lg_tensor *a, lg_tensor *b, lg_reduction r) {
   if (check_reduction(r) || check_same_shape(a, b, "input", "target")) return NULL;
@@ -346,4 +346,4 @@ static int mse_loss_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   lg_release(gi.g);
   return rc;
 }
-LG_DEFINE_OP(mse_loss);
+LG_DEFINE_FIRST_ORDER_OP(mse_loss);

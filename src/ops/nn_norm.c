@@ -214,7 +214,7 @@ static int batch_norm_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   lg_release(gd);
   return rc;
 }
-LG_DEFINE_OP(batch_norm);
+LG_DEFINE_FIRST_ORDER_OP(batch_norm);
 
 /* ---- dropout -------------------------------------------------------------------
  * Inverted dropout: kept elements are scaled by 1/(1-p) during training so the
@@ -265,4 +265,4 @@ lg_tensor *lg_dropout(lg_tensor *x, double p, bool training) {
 static int dropout_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return (gin[0] = lg_mul(g, n->saved[0])) ? 0 : -1;
 }
-LG_DEFINE_OP(dropout);
+LG_DEFINE_FIRST_ORDER_OP(dropout);

@@ -334,9 +334,9 @@ static int pool_backward(lg_node *n, lg_tensor *gout, lg_tensor **gin, bool is_m
 static int max_pool2d_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return pool_backward(n, g, gin, true);
 }
-LG_DEFINE_OP(max_pool2d);
+LG_DEFINE_FIRST_ORDER_OP(max_pool2d);
 
 static int avg_pool2d_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return pool_backward(n, g, gin, false);
 }
-LG_DEFINE_OP(avg_pool2d);
+LG_DEFINE_FIRST_ORDER_OP(avg_pool2d);

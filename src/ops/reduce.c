@@ -99,7 +99,7 @@ static int sum_to_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   gin[0] = lg_expand(g, e->ndim, e->shape);
   return gin[0] ? 0 : -1;
 }
-LG_DEFINE_OP(sum_to);
+LG_DEFINE_OWNED_OP(sum_to);
 
 /* Shape of a reduced over dim (or all dims), with size-1 dims kept. */
 static int reduced_shape(lg_tensor *a, int dim, int *d, int64_t *keep) {
@@ -159,12 +159,12 @@ lg_tensor *lg_sum(lg_tensor *a, int dim, bool keepdim) { return sum_or_mean(a, d
 lg_tensor *lg_mean(lg_tensor *a, int dim, bool keepdim) { return sum_or_mean(a, dim, keepdim, true); }
 
 static int sum_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) { return broadcast_back(n, g, gin, 1); }
-LG_DEFINE_OP(sum);
+LG_DEFINE_OWNED_OP(sum);
 
 static int mean_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return broadcast_back(n, g, gin, n->f[0]);
 }
-LG_DEFINE_OP(mean);
+LG_DEFINE_OWNED_OP(mean);
 
 /* ---- max / min ---------------------------------------------------------------
  * Every kernel below sees its input as a contiguous [outer, len, inner] block,
@@ -346,8 +346,8 @@ static int extreme_dim_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
 }
 #define max_backward extreme_dim_backward
 #define min_backward extreme_dim_backward
-LG_DEFINE_OP(max);
-LG_DEFINE_OP(min);
+LG_DEFINE_FIRST_ORDER_OP(max);
+LG_DEFINE_FIRST_ORDER_OP(min);
 
 /* Flat index of the first extreme of contiguous c (numel n > 0). Threads scan
  * chunks in parallel; merging the chunk winners in order keeps "first wins". */
@@ -446,8 +446,8 @@ static int extreme_all_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
 }
 #define max_all_backward extreme_all_backward
 #define min_all_backward extreme_all_backward
-LG_DEFINE_OP(max_all);
-LG_DEFINE_OP(min_all);
+LG_DEFINE_FIRST_ORDER_OP(max_all);
+LG_DEFINE_FIRST_ORDER_OP(min_all);
 
 /* ---- argmax -------------------------------------------------------------- */
 

@@ -279,9 +279,9 @@ static int softmax_grad(lg_node *n, lg_tensor *g, lg_tensor **gin, bool logarith
 }
 
 static int softmax_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) { return softmax_grad(n, g, gin, false); }
-LG_DEFINE_OP(softmax);
+LG_DEFINE_FIRST_ORDER_OP(softmax);
 
 static int log_softmax_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return softmax_grad(n, g, gin, true);
 }
-LG_DEFINE_OP(log_softmax);
+LG_DEFINE_FIRST_ORDER_OP(log_softmax);

@@ -79,9 +79,9 @@ static int reshape_back(lg_node *n, lg_tensor *g, lg_tensor **gin) {
 #define view_backward reshape_back
 #define squeeze_backward reshape_back
 #define unsqueeze_backward reshape_back
-LG_DEFINE_OP(view);
-LG_DEFINE_OP(squeeze);
-LG_DEFINE_OP(unsqueeze);
+LG_DEFINE_OWNED_OP(view);
+LG_DEFINE_OWNED_OP(squeeze);
+LG_DEFINE_OWNED_OP(unsqueeze);
 
 lg_tensor *lg_flatten(lg_tensor *t, int start, int end) {
   int s, e;
@@ -149,7 +149,7 @@ static int permute_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   for (int d = 0; d < g->ndim; d++) dims[d] = (int)n->i[d];
   return (gin[0] = lg_permute(g, dims)) ? 0 : -1;
 }
-LG_DEFINE_OP(permute);
+LG_DEFINE_OWNED_OP(permute);
 
 lg_tensor *lg_transpose(lg_tensor *t, int d0, int d1) {
   int a, b;
@@ -170,7 +170,7 @@ lg_tensor *lg_transpose(lg_tensor *t, int d0, int d1) {
 static int transpose_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return (gin[0] = lg_transpose(g, (int)n->i[0], (int)n->i[1])) ? 0 : -1;
 }
-LG_DEFINE_OP(transpose);
+LG_DEFINE_OWNED_OP(transpose);
 
 lg_tensor *lg_slice(lg_tensor *t, int dim, int64_t start, int64_t stop, int64_t step) {
   int d;
@@ -215,7 +215,7 @@ static int slice_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   gin[0] = scatter_into_zeros(&n->inputs[0], g, (int)n->i[0], n->i[1], n->i[2], n->i[3], false);
   return gin[0] ? 0 : -1;
 }
-LG_DEFINE_OP(slice);
+LG_DEFINE_FIRST_ORDER_OP(slice);
 
 lg_tensor *lg_select(lg_tensor *t, int dim, int64_t index) {
   int d;
@@ -240,7 +240,7 @@ static int select_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   gin[0] = scatter_into_zeros(&n->inputs[0], g, (int)n->i[0], n->i[1], 0, 0, true);
   return gin[0] ? 0 : -1;
 }
-LG_DEFINE_OP(select);
+LG_DEFINE_FIRST_ORDER_OP(select);
 
 lg_tensor *lg_expand(lg_tensor *t, int ndim, const int64_t *shape) {
   char b[96];
@@ -275,9 +275,9 @@ static int pass_through(lg_node *n, lg_tensor *g, lg_tensor **gin) {
 #define expand_backward pass_through
 #define contiguous_backward pass_through
 #define clone_backward pass_through
-LG_DEFINE_OP(expand);
-LG_DEFINE_OP(contiguous);
-LG_DEFINE_OP(clone);
+LG_DEFINE_OWNED_OP(expand);
+LG_DEFINE_OWNED_OP(contiguous);
+LG_DEFINE_OWNED_OP(clone);
 
 /* ---- copies ---------------------------------------------------------------- */
 
@@ -317,4 +317,4 @@ lg_tensor *lg_to_dtype(lg_tensor *t, lg_dtype dtype) {
 static int to_dtype_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   return (gin[0] = lg_to_dtype(g, n->inputs[0].dtype)) ? 0 : -1;
 }
-LG_DEFINE_OP(to_dtype);
+LG_DEFINE_OWNED_OP(to_dtype);

@@ -1,0 +1,85 @@
+/* The vocabulary of backward rules: G_name(...) is lg_name(...) with its result
+ * handed to the rule's scope (lg_adopt) and NULL arguments passed through, so a
+ * rule is one expression of ops, with no releases and no error checks:
+ *   sin: G_mul(g, G_cos(a))
+ * Elementwise wrappers come from the registry (ops/ops.def); the others are
+ * listed below, one line each. Only rule code includes this header. */
+#ifndef LG_RULES_H
+#define LG_RULES_H
+
+#include <math.h>
+
+#include "core/internal.h"
+
+#define G_PARAMS_P0 (lg_tensor *a)
+#define G_PARAMS_P1(s0) (lg_tensor *a, double c0)
+#define G_PARAMS_P2(s0, s1) (lg_tensor *a, double c0, double c1)
+#define G_ARGS_P0 (a)
+#define G_ARGS_P1(s0) (a, c0)
+#define G_ARGS_P2(s0, s1) (a, c0, c1)
+#define LG_UNARY(name, params, ...) \
+  static inline lg_tensor *G_##name G_PARAMS_##params { return a ? lg_adopt(lg_##name G_ARGS_##params) : NULL; }
+#define LG_BINARY(name, ...) \
+  static inline lg_tensor *G_##name(lg_tensor *a, lg_tensor *b) { return a && b ? lg_adopt(lg_##name(a, b)) : NULL; }
+#define LG_OP(name)
+#include "ops/ops.def"
+#undef LG_UNARY
+#undef LG_BINARY
+#undef LG_OP
+
+/* ---- the rest of the core, as rules use it ---- */
+static inline lg_tensor *G_cmp_scalar(lg_tensor *a, double s, lg_cmp op) {
+  return a ? lg_adopt(lg_compare_scalar(a, s, op)) : NULL;
+}
+static inline lg_tensor *G_sum_to(lg_tensor *a, int ndim, const int64_t *shape) {
+  return a ? lg_adopt(lg_sum_to(a, ndim, shape)) : NULL;
+}
+static inline lg_tensor *G_sum(lg_tensor *a, int dim, bool keepdim) {
+  return a ? lg_adopt(lg_sum(a, dim, keepdim)) : NULL;
+}
+static inline lg_tensor *G_expand(lg_tensor *a, int ndim, const int64_t *shape) {
+  return a ? lg_adopt(lg_expand(a, ndim, shape)) : NULL;
+}
+static inline lg_tensor *G_reshape(lg_tensor *a, int ndim, const int64_t *shape) {
+  return a ? lg_adopt(lg_reshape(a, ndim, shape)) : NULL;
+}
+static inline lg_tensor *G_transpose(lg_tensor *a, int d0, int d1) {
+  return a ? lg_adopt(lg_transpose(a, d0, d1)) : NULL;
+}
+static inline lg_tensor *G_permute(lg_tensor *a, const int *dims) {
+  return a ? lg_adopt(lg_permute(a, dims)) : NULL;
+}
+static inline lg_tensor *G_matmul(lg_tensor *a, lg_tensor *b) {
+  return a && b ? lg_adopt(lg_matmul(a, b)) : NULL;
+}
+static inline lg_tensor *G_to_dtype(lg_tensor *a, lg_dtype d) {
+  return a ? lg_adopt(lg_to_dtype(a, d)) : NULL;
+}
+
+/* ---- derivatives too long for a registry line (PyTorch's formulas) ---- */
+
+/* d(a^p)/da = p a^(p-1); exactly zero for p == 0 (where a^-1 would make 0 * inf) */
+static inline lg_tensor *rule_pow(lg_tensor *g, lg_tensor *a, double p) {
+  if (p == 0) return NULL;
+  if (p == 2) return G_mul(g, G_mul_scalar(a, 2));
+  return G_mul(g, G_mul_scalar(G_pow(a, p - 1), p));
+}
+
+/* d(a^b)/da = b a^(b-1), zero where b == 0 */
+static inline lg_tensor *rule_pow_tensor_a(lg_tensor *g, lg_tensor *a, lg_tensor *b) {
+  return G_zero_where(G_mul(g, G_mul(b, G_pow_tensor(a, G_add_scalar(b, -1)))), G_cmp_scalar(b, 0, LG_EQ));
+}
+
+/* d(a^b)/db = a^b ln a, zero where a == 0 and b >= 0 (the limit PyTorch takes) */
+static inline lg_tensor *rule_pow_tensor_b(lg_tensor *g, lg_tensor *a, lg_tensor *b) {
+  return G_zero_where(G_mul(g, G_mul(G_pow_tensor(a, b), G_log(a))),
+                      G_mul(G_cmp_scalar(a, 0, LG_EQ), G_cmp_scalar(b, 0, LG_GE)));
+}
+
+/* d(s^a)/da = s^a ln s; for s == 0, zero where a >= 0 */
+static inline lg_tensor *rule_rpow(lg_tensor *g, lg_tensor *a, lg_tensor *y, double s) {
+  lg_tensor *d = G_mul_scalar(G_mul(g, y), log(s));
+  return s == 0 ? G_zero_where(d, G_cmp_scalar(a, 0, LG_GE)) : d;
+}
+
+#endif
