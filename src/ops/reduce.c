@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 /* ---- sum-like reductions ------------------------------------------------------
  * Summing x into out where out has x's shape with reduced dims set to size 1:
@@ -70,36 +70,20 @@ lg_tensor *lg_sum_to(lg_tensor *a, int ndim, const int64_t *shape) {
   return out;
 }
 
-/* The gradient of a sum is the gradient broadcast back: expand, then copy. */
-static int broadcast_back(lg_node *n, lg_tensor *g, lg_tensor **gin, double scale) {
+/* The gradient of a sum is the gradient broadcast back to the input (a view;
+ * scaled for a mean). */
+static lg_tensor *broadcast_back(lg_node *n, lg_tensor *g, double scale) {
   const lg_edge *e = &n->inputs[0];
-  lg_tensor *kept = g;
-  if (n->i[0] != LG_ALL_DIMS && !n->i[1]) kept = lg_unsqueeze(g, (int)n->i[0]); /* keepdim off */
-  else lg_retain(kept);
-  if (!kept) return -1;
-  lg_tensor *full = lg_zeros(e->ndim, e->shape, g->dtype);
-  int rc = full ? lg_copy(full, kept) : -1;
-  lg_release(kept);
-  if (rc == 0 && scale != 1) {
-    lg_tensor *scaled = lg_mul_scalar(full, scale);
-    lg_release(full);
-    full = scaled;
-    rc = full ? 0 : -1;
-  }
-  if (rc) {
-    lg_release(full);
-    return -1;
-  }
-  gin[0] = full;
-  return 0;
+  int d = (int)n->i[0];
+  lg_tensor *kept = d != LG_ALL_DIMS && !n->i[1] ? G_unsqueeze(g, d) : g; /* keepdim off */
+  lg_tensor *full = G_expand(kept, e->ndim, e->shape);
+  return scale == 1 ? full : G_mul_scalar(full, scale);
 }
 
-static int sum_to_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  const lg_edge *e = &n->inputs[0];
-  gin[0] = lg_expand(g, e->ndim, e->shape);
-  return gin[0] ? 0 : -1;
+static void sum_to_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_expand(g, n->inputs[0].ndim, n->inputs[0].shape);
 }
-LG_DEFINE_OWNED_OP(sum_to);
+LG_DEFINE_OP(sum_to);
 
 /* Shape of a reduced over dim (or all dims), with size-1 dims kept. */
 static int reduced_shape(lg_tensor *a, int dim, int *d, int64_t *keep) {
@@ -158,13 +142,11 @@ static lg_tensor *sum_or_mean(lg_tensor *a, int dim, bool keepdim, bool mean) {
 lg_tensor *lg_sum(lg_tensor *a, int dim, bool keepdim) { return sum_or_mean(a, dim, keepdim, false); }
 lg_tensor *lg_mean(lg_tensor *a, int dim, bool keepdim) { return sum_or_mean(a, dim, keepdim, true); }
 
-static int sum_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) { return broadcast_back(n, g, gin, 1); }
-LG_DEFINE_OWNED_OP(sum);
+static void sum_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) { gin[0] = broadcast_back(n, g, 1); }
+LG_DEFINE_OP(sum);
 
-static int mean_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return broadcast_back(n, g, gin, n->f[0]);
-}
-LG_DEFINE_OWNED_OP(mean);
+static void mean_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) { gin[0] = broadcast_back(n, g, n->f[0]); }
+LG_DEFINE_OP(mean);
 
 /* ---- max / min ---------------------------------------------------------------
  * Every kernel below sees its input as a contiguous [outer, len, inner] block,

@@ -43,6 +43,8 @@ static inline lg_tensor *G_expand(lg_tensor *a, int ndim, const int64_t *shape) 
 static inline lg_tensor *G_reshape(lg_tensor *a, int ndim, const int64_t *shape) {
   return a ? lg_adopt(lg_reshape(a, ndim, shape)) : NULL;
 }
+static inline lg_tensor *G_unsqueeze(lg_tensor *a, int dim) { return a ? lg_adopt(lg_unsqueeze(a, dim)) : NULL; }
+static inline lg_tensor *G_squeeze(lg_tensor *a, int dim) { return a ? lg_adopt(lg_squeeze(a, dim)) : NULL; }
 static inline lg_tensor *G_transpose(lg_tensor *a, int d0, int d1) {
   return a ? lg_adopt(lg_transpose(a, d0, d1)) : NULL;
 }

@@ -1,0 +1,51 @@
+-- How the registry specs call each op that is not elementwise: one line per
+-- registered op, name -> function returning (fn, inputs [, opts]). The inputs are
+-- float64 (so finite differences are exact enough); tensors with requires_grad
+-- are differentiated. spec/registry_spec.lua fails for a registered op missing
+-- here, so a new op cannot slip past gradcheck and gradgradcheck.
+local lg = require 'lunagrad'
+local F = require('lunagrad.nn').functional
+
+local function t(shape, lo, hi, grad)
+  local x = lg.rand(shape, {dtype = 'float64'}) * (hi - lo) + lo
+  return grad == false and x or x:requires_grad_()
+end
+local function idx(values) return lg.tensor(values, {dtype = 'int64'}) end
+
+return {
+  view = function() return function(x) return x:view(3, 2) end, {t({2, 3}, -1, 1)} end,
+  expand = function() return function(x) return x:expand(2, 3, 4) end, {t({3, 1}, -1, 1)} end,
+  transpose = function() return function(x) return x:transpose(1, 2) * x:transpose(1, 2) end, {t({2, 3}, -1, 1)} end,
+  permute = function() return function(x) return x:permute(3, 1, 2):sin() end, {t({2, 3, 2}, -1, 1)} end,
+  slice = function() return function(x) return x:slice(2, 1, 3, 2) * x:slice(2, 1, 3, 2) end, {t({2, 4}, -1, 1)} end,
+  select = function() return function(x) return x:select(1, 2):exp() end, {t({3, 2}, -1, 1)} end,
+  unsqueeze = function() return function(x) return x:unsqueeze(1):tanh() end, {t({3}, -1, 1)} end,
+  squeeze = function() return function(x) return x:squeeze(2):sin() end, {t({3, 1}, -1, 1)} end,
+  contiguous = function() return function(x) return x:t():contiguous():sin() end, {t({2, 3}, -1, 1)} end,
+  clone = function() return function(x) return x:clone() * x end, {t({4}, -1, 1)} end,
+  to_dtype = function() return function(x) return x:float():double() * x end, {t({4}, -1, 1)}, {eps = 1e-2, rtol = 1e-3, atol = 1e-4} end, -- float32 inside: exact for a quadratic, at float32's precision
+  sum = function() return function(x) return (x * x):sum(2, true) * x end, {t({2, 3}, -1, 1)} end,
+  sum_to = function() return function(x, y) return x * y end, {t({2, 3}, -1, 1), t({3}, -1, 1)} end,
+  mean = function() return function(x) return (x * x):mean(1) * x end, {t({2, 3}, -1, 1)} end,
+  max = function() return function(x) return (x * x):max(2) end, {lg.tensor({{0.1, -0.9, 0.5}, {0.7, 0.2, -0.3}}, {dtype = 'float64', requires_grad = true})} end,
+  min = function() return function(x) return (x * x):min(1) end, {lg.tensor({{0.1, -0.9, 0.5}, {0.7, 0.2, -0.3}}, {dtype = 'float64', requires_grad = true})} end,
+  max_all = function() return function(x) return (x * x):max() end, {lg.tensor({0.1, -0.9, 0.5}, {dtype = 'float64', requires_grad = true})} end,
+  min_all = function() return function(x) return (x * x):min() end, {lg.tensor({0.1, -0.9, 0.5}, {dtype = 'float64', requires_grad = true})} end,
+  softmax = function() return function(x) return x:softmax(2) end, {t({2, 4}, -2, 2)} end,
+  log_softmax = function() return function(x) return x:log_softmax(1) end, {t({3, 2}, -2, 2)} end,
+  matmul = function() return function(a, b) return lg.matmul(a, b) end, {t({2, 3, 4}, -1, 1), t({4, 2}, -1, 1)} end,
+  cat = function() return function(a, b) return lg.cat({a * b, b}, 1) end, {t({2, 3}, -1, 1), t({1, 3}, -1, 1)} end,
+  stack = function() return function(a, b) return lg.stack({a * b, b}, 2) end, {t({2, 3}, -1, 1), t({2, 3}, -1, 1)} end,
+  index_select = function() return function(x) return (x * x):index(1, idx({3, 1, 3})) end, {t({3, 2}, -1, 1)} end,
+  revgrad = function() return function(x) return lg.revgrad(x * x, 0.7) end, {t({3}, -1, 1)}, {scale = -0.7} end,
+  linear = function() return function(x, w, b) return F.linear(x * x, w, b) end, {t({2, 3}, -1, 1), t({4, 3}, -1, 1), t({4}, -1, 1)} end,
+  conv2d = function() return function(x, w, b) return F.conv2d(x * x, w, b, {stride = 2, padding = 1}) end, {t({2, 2, 5, 5}, -1, 1), t({3, 2, 3, 3}, -1, 1), t({3}, -1, 1)} end,
+  max_pool2d = function() return function(x) return F.max_pool2d(x * x, 2) end, {t({1, 2, 4, 4}, 0.1, 2)} end,
+  avg_pool2d = function() return function(x) return F.avg_pool2d(x * x, 2, 1, 1) end, {t({1, 2, 3, 3}, -1, 1)} end,
+  batch_norm = function() return function(x, w, b) return F.batch_norm(x, nil, nil, w, b, {training = true}) end, {t({4, 3}, -1, 1), t({3}, 0.5, 1.5), t({3}, -1, 1)} end,
+  dropout = function() return function(x) lg.manual_seed(3) return F.dropout(x * x, 0.4, true) end, {t({3, 4}, -1, 1)} end,
+  nll_loss = function() return function(x) return F.nll_loss((x * x):log_softmax(2), idx({2, 1, 3})) end, {t({3, 3}, -1, 1)} end,
+  cross_entropy = function() return function(x) return F.cross_entropy(x * x, idx({2, 1, 3})) end, {t({3, 3}, -1, 1)} end,
+  bce_with_logits = function() return function(x, y) return F.binary_cross_entropy_with_logits(x * x, y) end, {t({2, 3}, -1, 1), t({2, 3}, 0, 1)} end,
+  mse_loss = function() return function(a, b) return F.mse_loss(a * a, b) end, {t({2, 3}, -1, 1), t({2, 3}, -1, 1)} end,
+}
