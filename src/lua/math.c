@@ -60,6 +60,19 @@ static const luaL_Reg unary_methods[] = {
 #undef LG_BINARY
 #undef LG_OP
 
+/* Binary ops without scalar kernels: numbers and tables become tensors. */
+static int tensors2(lua_State *L, const char *fn, tensor_tensor_fn f) {
+  lua_settop(L, 2);
+  lg_tensor *a = lgL_test(L, 1), *b = lgL_test(L, 2);
+  lg_dtype like = a ? a->dtype : b ? b->dtype : LG_F32;
+  a = lgL_totensor(L, 1, fn, like);
+  b = lgL_totensor(L, 2, fn, like);
+  return lgL_push(L, f(a, b), fn);
+}
+static int m_minimum(lua_State *L) { return tensors2(L, "minimum", lg_minimum); }
+static int m_maximum(lua_State *L) { return tensors2(L, "maximum", lg_maximum); }
+static int m_atan2(lua_State *L) { return tensors2(L, "atan2", lg_atan2); }
+
 static int m_leaky_relu(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "leaky_relu");
   double slope = lua_isnoneornil(L, 2) ? 0.01 : lgL_number(L, 2, "leaky_relu", "negative slope");
@@ -100,6 +113,7 @@ static int m_mean(lua_State *L) { return reduce(L, "mean", lg_mean); }
 void lgL_open_math(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"add", m_add}, {"sub", m_sub}, {"mul", m_mul}, {"div", m_div}, {"pow", m_pow},
+      {"minimum", m_minimum}, {"maximum", m_maximum}, {"atan2", m_atan2},
       {"leaky_relu", m_leaky_relu}, {"clamp", m_clamp}, {"eq", m_eq}, {"ne", m_ne},
       {"lt", m_lt}, {"le", m_le}, {"gt", m_gt}, {"ge", m_ge}, {"sum", m_sum}, {"mean", m_mean},
       {NULL, NULL}};

@@ -60,6 +60,13 @@ static inline lg_tensor *G_to_dtype(lg_tensor *a, lg_dtype d) {
 
 /* ---- derivatives too long for a registry line (PyTorch's formulas) ---- */
 
+/* minimum/maximum: the gradient goes to the chosen input, half to each on ties */
+static inline lg_tensor *rule_pick_mask(lg_tensor *chosen, lg_tensor *other) {
+  lg_tensor *lt = chosen && other ? lg_adopt(lg_compare(chosen, other, LG_LT)) : NULL;
+  lg_tensor *eq = chosen && other ? lg_adopt(lg_compare(chosen, other, LG_EQ)) : NULL;
+  return G_add(lt, G_mul_scalar(eq, 0.5));
+}
+
 /* d(a^p)/da = p a^(p-1); exactly zero for p == 0 (where a^-1 would make 0 * inf) */
 static inline lg_tensor *rule_pow(lg_tensor *g, lg_tensor *a, double p) {
   if (p == 0) return NULL;
