@@ -58,15 +58,28 @@ deps:
 	  fi; \
 	fi
 
+# The suite on the native ISA path (the best kernels the CPU runs; kernels.h),
+# whatever LUNAGRAD_ISA says in the caller's environment.
 test: deps
 	@$(MAKE) --no-print-directory all
-	$(LUAENV) $(BUSTED) $(SPECS)
+	LUNAGRAD_ISA= LUNAGRAD_AVX512= $(LUAENV) $(BUSTED) $(SPECS)
 
-# The suite with the AVX-512 kernels switched off: the im2col + OpenBLAS paths that
-# CPUs without AVX-512 take (CI runs both).
-test-portable: deps
+# The suite on the other paths (CI runs each one the machine can execute):
+# test-avx2, lunagrad's AVX2 + FMA kernels (fails on a CPU without them);
+# test-generic, no kernel of ours: float32 products and conv2d on im2col +
+# OpenBLAS, as on CPUs without AVX2 (test-portable is its old name).
+.PHONY: test-avx2 test-generic
+test-avx2: deps
 	@$(MAKE) --no-print-directory all
-	LUNAGRAD_AVX512=0 $(LUAENV) $(BUSTED) $(SPECS)
+	@LUNAGRAD_ISA=avx2 $(LUAENV) lua5.4 -e 'if require("lunagrad").config().isa ~= "avx2" then os.exit(1) end' \
+	  || { echo "test-avx2: this CPU cannot run the avx2 path"; exit 1; }
+	LUNAGRAD_ISA=avx2 $(LUAENV) $(BUSTED) $(SPECS)
+
+test-generic: deps
+	@$(MAKE) --no-print-directory all
+	LUNAGRAD_ISA=generic $(LUAENV) $(BUSTED) $(SPECS)
+
+test-portable: test-generic
 
 # The suite against a core built with AddressSanitizer + UBSan. lua5.4 itself is
 # not instrumented, so the ASan runtime is preloaded; any report fails the run.

@@ -30,6 +30,8 @@ build = {
         "src/io/image.c",
         "src/io/safetensors.c",
         "src/kernels/blas.c",
+        "src/kernels/sgemm.c",
+        "src/kernels/sgemm_avx2.c",
         "src/kernels/sgemm_avx512.c",
         "src/kernels/threads.c",
         "src/lua/autograd.c",

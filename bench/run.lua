@@ -163,6 +163,42 @@ local function run_job(job)
   return r
 end
 
+--- lunagrad's configuration (lg.config: ISA path, threads, BLAS, OpenMP) and the FMA
+--- peak in GFLOP/s of every ISA path the CPU runs at each thread count (best of 3
+--- register-only FMA loops of 0.2 s; src/kernels/sgemm.c), from one worker process.
+local function probe(lua, threads)
+  local code = [[
+local lg, core = require 'lunagrad', require 'lunagrad.core'
+local c = lg.config()
+print('ISA ' .. c.isa)
+print('BLAS ' .. c.blas)
+print('OPENMP ' .. tostring(c.openmp))
+print('PATHS ' .. table.concat(core._isas(), ','))
+for _, isa in ipairs(core._isas()) do
+  for t in ('THREADS'):gmatch('%d+') do
+    local best = 0
+    for _ = 1, 3 do best = math.max(best, core._fma_peak(isa, tonumber(t), 0.2) or 0) end
+    print(('PEAK %s %s %.3f'):format(isa, t, best))
+  end
+end]]
+  code = code:gsub('THREADS', table.concat(threads, ','))
+  local out, ok = capture(sh_quote(lua) .. ' -e ' .. sh_quote(code))
+  if not ok then return nil, out end
+  local info = { peak = {} }
+  info.isa = out:match('ISA (%S+)')
+  info.blas = out:match('BLAS ([^\n]+)')
+  info.openmp = out:match('OPENMP (%S+)')
+  info.paths = out:match('PATHS (%S+)')
+  for isa, t, g in out:gmatch('PEAK (%S+) (%d+) (%S+)') do
+    info.peak[isa] = info.peak[isa] or {}
+    info.peak[isa][tonumber(t)] = tonumber(g)
+  end
+  -- the peak W5's fraction is taken of: the path's own; generic (OpenBLAS picks its
+  -- kernels) against the best path the CPU runs
+  info.ref = info.isa == 'generic' and (info.paths or ''):match('^[^,]+') or info.isa
+  return info
+end
+
 --- Compiles bench/sgemm_direct.c against OpenBLAS; returns the binary path or nil + log.
 local function build_sgemm()
   local bin = os.tmpname()
@@ -331,6 +367,10 @@ local function main(argv)
     end
   end
 
+  local info, probe_log = probe(o.lua, o.threads)
+  if not info then io.stderr:write('bench: WARNING: could not read lg.config():\n' .. (probe_log or '') .. '\n') end
+  local function peak_of(isa, t) return info and info.peak[isa] and info.peak[isa][t] end
+
   local want_w5 = false
   for _, w in ipairs(o.workloads) do if w.id == 'W5' then want_w5 = true end end
   local sgemm
@@ -462,9 +502,12 @@ local function main(argv)
           mb(lb and lb.rss_kb), mb(pb and pb.rss_kb) }
         local mm = best_of(pt_res, sides.pt, 'mm' .. size, false)
         local db = best_of(direct_res, sides.direct, key, false)
-        notes[#notes + 1] = string.format('  n=%-5s direct cblas_sgemm %s GFLOP/s at %s (best: %s), torch.mm %s',
+        local pk = lb and info and peak_of(info.ref, tonumber(lb.setting:match('%d+')))
+        notes[#notes + 1] = string.format('  n=%-5s direct cblas_sgemm %s GFLOP/s at %s (best: %s), torch.mm %s;'
+          .. ' lunagrad %s of the %s FMA peak (%s GFLOP/s)',
           size, num(ref), lb and lb.setting or '-', db and (num(db.median) .. ' ' .. db.setting) or '-',
-          mm and (num(mm.median) .. ' ' .. mm.setting) or '-')
+          mm and (num(mm.median) .. ' ' .. mm.setting) or '-',
+          (lb and pk) and string.format('%.0f%%', 100 * lb.median / pk) or '-', info and info.ref or '-', num(pk))
       end
     else
       local lb = best_of(lg_res, sides.lg, 'value', w.lower)
@@ -492,6 +535,20 @@ local function main(argv)
     end
   end
 
+  if info then
+    print(string.format('\nlunagrad: ISA path %s%s (paths this CPU runs: %s), threads %s, OpenMP %s',
+      info.isa or '?', os.getenv('LUNAGRAD_ISA') and (' (LUNAGRAD_ISA=' .. os.getenv('LUNAGRAD_ISA') .. ')')
+      or ' (cpuid)', info.paths or '?', table.concat(o.threads, ','), info.openmp or '?'))
+    print('BLAS: ' .. (info.blas or '?') .. (os.getenv('OPENBLAS_CORETYPE')
+      and (' (OPENBLAS_CORETYPE=' .. os.getenv('OPENBLAS_CORETYPE') .. ')') or ''))
+    local peaks = {}
+    for isa in (info.paths or ''):gmatch('[^,]+') do
+      local ts = {}
+      for _, t in ipairs(o.threads) do ts[#ts + 1] = string.format('t%d %s', t, num(peak_of(isa, t))) end
+      peaks[#peaks + 1] = isa .. ' ' .. table.concat(ts, ' ')
+    end
+    print('FMA peak, GFLOP/s (float32, registers only): ' .. table.concat(peaks, '; '))
+  end
   print(string.format('\nlunagrad vs PyTorch, median of %d rounds (±: half the min-max range); ratio > 1 = lunagrad'
     .. ' faster', o.rounds))
   print_table(rows, header)

@@ -1,14 +1,22 @@
--- The AVX-512 sgemm behind float32 conv2d (src/kernels/sgemm_avx512.c): checked against
--- OpenBLAS (lg.matmul) directly, and conv2d's AVX-512 path checked against its
--- portable im2col + OpenBLAS path on geometries that hit every edge case.
+-- lunagrad's own sgemm behind float32 products and conv2d (src/kernels/sgemm*.c),
+-- on every ISA path this CPU runs (avx512, avx2): checked against OpenBLAS (the
+-- generic path, lg.matmul with our kernels off) directly, and conv2d's own-kernel
+-- path checked against its generic im2col + OpenBLAS path on geometries that
+-- hit every edge case; then the paths against each other (the same bits) and the
+-- dispatch itself (lg.config, LUNAGRAD_ISA, core._set_isa).
 local lg = require 'lunagrad'
-local sgemm = require('lunagrad.core')._sgemm
+local core = require 'lunagrad.core'
+local sgemm = core._sgemm
 local close = require 'helpers.close'
 
-local has_avx512 = sgemm.available()
--- 1 + the tile edges: 8-row panels, 16/32/48-column panels, 256-deep k blocks
-local SIZES = { 1, 3, 8, 9, 16, 17, 33, 47, 48, 49, 64, 65, 100, 257 }
-
+local NATIVE = sgemm.isa() -- the path this process started on (LUNAGRAD_ISA or cpuid)
+local RUNNABLE = core._isas() -- best first, 'generic' last
+local KERNEL_ISAS = {}        -- the paths with a kernel of ours
+for _, isa in ipairs(RUNNABLE) do
+  if isa ~= 'generic' then KERNEL_ISAS[#KERNEL_ISAS + 1] = isa end
+end
+-- 1 + the tile edges: 6/8-row panels, 8/16/32/48-column panels, 256-deep k blocks
+local SIZES = { 1, 3, 6, 7, 8, 9, 12, 16, 17, 33, 47, 48, 49, 64, 65, 100, 257 }
 -- op(a) op(b) with OpenBLAS (our kernels switched off), the reference
 local function reference(a, b, c, ta, tb, alpha, beta)
   sgemm.enable(false)
@@ -26,9 +34,9 @@ local function with_threads(n, f)
   if not ok then error(err, 0) end
 end
 
--- conv2d forward and all three gradients, with the AVX-512 path on or off
-local function conv_run(avx512, x, w, b, stride, pad)
-  sgemm.enable(avx512)
+-- conv2d forward and all three gradients, with our kernels on or off (generic)
+local function conv_run(own, x, w, b, stride, pad)
+  sgemm.enable(own)
   local ok, res = pcall(function()
     local xs, ws, bs = x:clone():requires_grad_(), w:clone():requires_grad_(), b:clone():requires_grad_()
     local y = lg.conv2d(xs, ws, bs, stride, pad)
@@ -41,16 +49,30 @@ local function conv_run(avx512, x, w, b, stride, pad)
   return res
 end
 
-describe('AVX-512 sgemm', function()
-  if not has_avx512 then
-    it('is reported unavailable here, and conv2d takes the portable path', function()
-      assert.is_false(sgemm.available())
-      local a = lg.ones(2, 2)
-      assert.has_error(function() sgemm.gemm(a, a, lg.zeros(2, 2)) end,
-        'core._sgemm.gemm: no AVX-512 on this CPU (or disabled)')
-    end)
-    return
-  end
+describe('sgemm on the generic path', function()
+  before_each(function() core._set_isa('generic') end)
+  after_each(function() core._set_isa(NATIVE) end)
+
+  it('has no kernel of ours: products and conv2d go to OpenBLAS', function()
+    assert.is_false(sgemm.available())
+    assert.are.equal('generic', lg.config().isa)
+    local a = lg.ones(2, 2)
+    assert.has_error(function() sgemm.gemm(a, a, lg.zeros(2, 2)) end,
+      'core._sgemm.gemm: no sgemm kernel of ours on this path (generic, or disabled)')
+    assert.are.same({ { 2, 2 }, { 2, 2 } }, lg.matmul(a, a):totable())
+  end)
+end)
+
+for _, ISA in ipairs(KERNEL_ISAS) do
+describe(ISA .. ' sgemm', function()
+  before_each(function() core._set_isa(ISA) end)
+  after_each(function() core._set_isa(NATIVE) end)
+
+  it('is the path in use', function()
+    assert.is_true(sgemm.available())
+    assert.are.equal(ISA, sgemm.isa())
+    assert.are.equal(ISA, lg.config().isa)
+  end)
 
   it('matches OpenBLAS for every transpose combination and edge size', function()
     lg.manual_seed(7)
@@ -171,7 +193,10 @@ describe('AVX-512 sgemm', function()
   end)
 end)
 
-describe('conv2d float32 on the AVX-512 path', function()
+describe('conv2d float32 on the ' .. ISA .. ' path', function()
+  before_each(function() core._set_isa(ISA) end)
+  after_each(function() core._set_isa(NATIVE) end)
+
   -- {n, cin, h, w, cout, kh, kw, stride, pad}: LeNet's shapes, odd channel counts,
   -- strides and padding (the generic im2col), fewer images than threads
   local GEOMETRIES = {
@@ -209,7 +234,133 @@ describe('conv2d float32 on the AVX-512 path', function()
     local ok, err = pcall(sgemm.gemm, lg.ones(2, 2), lg.ones(2, 2), lg.zeros(2, 2))
     sgemm.enable(true)
     assert.is_false(ok)
-    assert.matches('no AVX%-512 on this CPU %(or disabled%)', err)
-    assert.are.equal(has_avx512, sgemm.available())
+    assert.matches('no sgemm kernel of ours on this path %(generic, or disabled%)', err)
+    assert.is_true(sgemm.available())
+    assert.are.equal(ISA, sgemm.isa())
+  end)
+end)
+end
+
+
+describe('the ISA paths against each other', function()
+  after_each(function() core._set_isa(NATIVE) end)
+
+  -- every path sums each element in the same order (k blocks of 256), so the
+  -- paths agree to the bit, not only within a tolerance
+  it('give the same bits on every path with a kernel (matmul, conv2d and its gradients)', function()
+    if #KERNEL_ISAS < 2 then
+      assert.is_true(#KERNEL_ISAS <= 1) -- nothing to compare on this CPU
+      return
+    end
+    local function run(isa)
+      core._set_isa(isa)
+      lg.manual_seed(5)
+      local a, b = lg.randn(203, 611), lg.randn(611, 77)
+      local x, w = lg.randn(5, 3, 28, 28), lg.randn(32, 3, 5, 5):requires_grad_()
+      local bias = lg.randn(32):requires_grad_()
+      local y = lg.conv2d(x, w, bias)
+      ;(y * lg.randn(y:shape())):sum():backward()
+      local out = {}
+      for _, t in ipairs({ lg.matmul(a, b), lg.matmul(b:t(), a:t()), y, w.grad, bias.grad }) do
+        for _, v in ipairs(close.flat(t:totable())) do out[#out + 1] = ('%a'):format(v) end
+      end
+      return out
+    end
+    local want = run(KERNEL_ISAS[1])
+    for i = 2, #KERNEL_ISAS do
+      local got = run(KERNEL_ISAS[i])
+      assert.are.equal(#want, #got)
+      for j = 1, #want do
+        if want[j] ~= got[j] then
+          error(('%s and %s differ at element %d: %s vs %s'):format(KERNEL_ISAS[1], KERNEL_ISAS[i], j,
+            want[j], got[j]))
+        end
+      end
+    end
+  end)
+end)
+
+describe('ISA dispatch', function()
+  after_each(function() core._set_isa(NATIVE) end)
+
+  -- runs `code` in a fresh lua5.4 with `env` prepended; returns stdout and stderr
+  local function fresh(env, code)
+    local err = os.tmpname()
+    local p = io.popen(env .. " lua5.4 -e '" .. code .. "' 2>" .. err)
+    local out = p:read('a')
+    p:close()
+    local f = io.open(err)
+    local e = f:read('a')
+    f:close()
+    os.remove(err)
+    return out, e
+  end
+  local PRINT_ISA = "io.write(require([[lunagrad]]).config().isa)"
+
+  it('lg.config() reports the path, threads, BLAS and OpenMP', function()
+    local c = lg.config()
+    assert.are.equal(NATIVE, c.isa)
+    assert.are.equal(lg.get_num_threads(), c.threads)
+    assert.matches('^OpenBLAS', c.blas)
+    assert.are.equal('boolean', type(c.openmp))
+    assert.are.equal('number', type(c.blas_threads))
+  end)
+
+  it('picks the best path the CPU runs unless told otherwise', function()
+    assert.are.equal('generic', RUNNABLE[#RUNNABLE])
+    local out = fresh('env -u LUNAGRAD_ISA -u LUNAGRAD_AVX512', PRINT_ISA)
+    assert.are.equal(RUNNABLE[1], out)
+  end)
+
+  it('is forced by LUNAGRAD_ISA, and LUNAGRAD_AVX512=0 still means generic', function()
+    for _, isa in ipairs(RUNNABLE) do
+      local out, err = fresh('LUNAGRAD_ISA=' .. isa, PRINT_ISA)
+      assert.are.equal(isa, out)
+      assert.are.equal('', err)
+    end
+    assert.are.equal('generic', (fresh('env -u LUNAGRAD_ISA LUNAGRAD_AVX512=0', PRINT_ISA)))
+    -- LUNAGRAD_ISA wins over the old variable
+    assert.are.equal(RUNNABLE[1], (fresh('LUNAGRAD_AVX512=0 LUNAGRAD_ISA=' .. RUNNABLE[1], PRINT_ISA)))
+  end)
+
+  it('warns and falls back (never runs what the CPU lacks) for paths it cannot run', function()
+    local out, err = fresh('env -u LUNAGRAD_AVX512 LUNAGRAD_ISA=sse9', PRINT_ISA)
+    assert.are.equal(RUNNABLE[1], out)
+    assert.matches('LUNAGRAD_ISA=sse9 is not avx512, avx2 or generic; ignored', err, 1, true)
+    for _, isa in ipairs({ 'avx512', 'avx2' }) do
+      local runnable = false
+      for _, r in ipairs(RUNNABLE) do runnable = runnable or r == isa end
+      if not runnable then
+        out, err = fresh('LUNAGRAD_ISA=' .. isa, PRINT_ISA .. '; print(require([[lunagrad]]).matmul(require([[lunagrad]]).ones(9, 9), require([[lunagrad]]).ones(9, 9)):sum():item())')
+        assert.matches('cannot run the ' .. isa .. ' kernels; using', err, 1, true)
+        assert.matches('729', out, 1, true)
+      end
+    end
+  end)
+
+  it('core._set_isa switches paths and refuses unknown or unrunnable ones', function()
+    for _, isa in ipairs(RUNNABLE) do
+      core._set_isa(isa)
+      assert.are.equal(isa, lg.config().isa)
+      assert.are.same({ { 3, 3 }, { 3, 3 } }, lg.matmul(lg.ones(2, 3), lg.ones(3, 2)):totable())
+    end
+    assert.has_error(function() core._set_isa('sse9') end,
+      "lunagrad._set_isa: unknown ISA 'sse9' (avx512, avx2 or generic)")
+    for _, isa in ipairs({ 'avx512', 'avx2' }) do
+      local runnable = false
+      for _, r in ipairs(RUNNABLE) do runnable = runnable or r == isa end
+      if not runnable then
+        assert.has_error(function() core._set_isa(isa) end,
+          'lunagrad._set_isa: this CPU cannot run the ' .. isa .. ' kernels')
+      end
+    end
+  end)
+
+  it('measures an FMA peak on every runnable path (none on the others)', function()
+    for _, isa in ipairs(RUNNABLE) do
+      local g = core._fma_peak(isa, 1, 0.02)
+      assert.is_true(g > 0, isa)
+    end
+    assert.is_nil(core._fma_peak('sse9', 1, 0.01))
   end)
 end)
