@@ -223,6 +223,11 @@ typedef struct {
 int lg_grad(lg_tensor *const *outputs, lg_tensor *const *grad_outputs, int n_out,
             lg_tensor *const *inputs, int n_in, const lg_grad_options *o, lg_tensor **results);
 const char *lg_grad_fn_name(const lg_tensor *t); /* NULL for leaves */
+/* Called by backward (not lg_grad) each time a gradient is added into a leaf's
+ * .grad, with the leaf; one hook at a time (NULL removes it). A leaf used once in
+ * the graph gets one call, after which its .grad is final for this backward. */
+typedef void (*lg_grad_ready_fn)(lg_tensor *leaf, void *ud);
+void lg_set_grad_ready_hook(lg_grad_ready_fn fn, void *ud);
 void lg_zero_grad(lg_tensor *t);                 /* drops .grad */
 
 /* ---- threads -------------------------------------------------------- */

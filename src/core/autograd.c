@@ -155,6 +155,16 @@ lg_tensor *lg_rule_output(lg_node *node, int slot) {
   return attached;
 }
 
+/* ---- leaf gradient hook (data-parallel training starts its reductions there) ---- */
+
+static lg_grad_ready_fn grad_ready_hook;
+static void *grad_ready_ud;
+
+void lg_set_grad_ready_hook(lg_grad_ready_fn fn, void *ud) {
+  grad_ready_hook = fn;
+  grad_ready_ud = ud;
+}
+
 /* ---- leaves ------------------------------------------------------------- */
 
 int lg_set_requires_grad(lg_tensor *t, bool on) {
