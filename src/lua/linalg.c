@@ -1,7 +1,9 @@
-/* Binding of matmul, cat, stack and index (1-based indices, converted here). */
+/* Binding of matmul, cat, stack and index (1-based indices, converted here), and
+ * of the internal backward ops the registry specs call (core._name). */
 #include <limits.h>
 
 #include "lua/binding.h"
+#include "ops/rules.h"
 
 /* x:matmul(y) / lunagrad.matmul(a, b); b may be a number table like other ops. */
 static int l_matmul(lua_State *L) {
@@ -99,8 +101,69 @@ static int l_index(lua_State *L) {
   return lgL_push(L, lg_index_select(t, d, lgL_test(L, -1)), "index");
 }
 
+/* ---- backward ops, for the registry specs: core._gather(x, d, index),
+ * core._scatter_to(g, d, index, shape), core._index_add_to(g, d, index, shape),
+ * core._slice_backward(g, shape, d [, first, last, step]); dims and indices 1-based. */
+
+/* The int64 index at idx, 0-based (a new tensor on the stack, owned by the GC). */
+static lg_tensor *zero_based_index(lua_State *L, int idx, const char *fn) {
+  lg_tensor *index = lgL_check(L, idx, fn);
+  if (index->dtype != LG_I64)
+    luaL_error(L, "lunagrad.%s: index must be an int64 tensor, got %s", fn, lg_dtype_name(index->dtype));
+  lgL_push(L, lg_add_scalar(index, -1), fn);
+  return lgL_test(L, -1);
+}
+
+static int to_shape(lua_State *L, int idx, int64_t *shape, const char *fn) {
+  int next;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  return lgL_shape(L, idx, shape, fn, &next);
+}
+
+static int l_gather(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "_gather");
+  int d = lgL_dim(L, 2, x->ndim, "_gather");
+  return lgL_push(L, lg_gather(x, d, zero_based_index(L, 3, "_gather")), "_gather");
+}
+
+static int l_scatter_to(lua_State *L) {
+  lg_tensor *g = lgL_check(L, 1, "_scatter_to");
+  int64_t shape[LG_MAX_DIMS];
+  int ndim = to_shape(L, 4, shape, "_scatter_to");
+  int d = lgL_dim(L, 2, ndim, "_scatter_to");
+  return lgL_push(L, lg_scatter_to(g, d, zero_based_index(L, 3, "_scatter_to"), ndim, shape), "_scatter_to");
+}
+
+static int l_index_add_to(lua_State *L) {
+  lg_tensor *g = lgL_check(L, 1, "_index_add_to");
+  int64_t shape[LG_MAX_DIMS];
+  int ndim = to_shape(L, 4, shape, "_index_add_to");
+  int d = lgL_dim(L, 2, ndim, "_index_add_to");
+  return lgL_push(L, lg_index_add_to(g, d, zero_based_index(L, 3, "_index_add_to"), ndim, shape),
+                  "_index_add_to");
+}
+
+/* first..last (inclusive, 1-based, negative from the end) as in x:slice */
+static int l_slice_backward(lua_State *L) {
+  lg_tensor *g = lgL_check(L, 1, "_slice_backward");
+  int64_t shape[LG_MAX_DIMS];
+  int ndim = to_shape(L, 2, shape, "_slice_backward");
+  if (ndim == 0) return luaL_error(L, "lunagrad._slice_backward: cannot slice a 0-d tensor");
+  int d = lgL_dim(L, 3, ndim, "_slice_backward");
+  lua_Integer size = (lua_Integer)shape[d];
+  lua_Integer first = luaL_optinteger(L, 4, 1), last = luaL_optinteger(L, 5, -1), step = luaL_optinteger(L, 6, 1);
+  if (first < 0) first += size + 1;
+  if (last < 0) last += size + 1;
+  int64_t start = first - 1, stop = last < first ? start : last;
+  return lgL_push(L, lg_slice_backward(g, d, start, stop, step, ndim, shape), "_slice_backward");
+}
+
 void lgL_open_linalg(lua_State *L) {
   static const luaL_Reg fns[] = {{"matmul", l_matmul}, {"cat", l_cat}, {"stack", l_stack},
                                  {"index", l_index}, {NULL, NULL}};
   lgL_register_methods(L, fns);
+  static const luaL_Reg internal[] = {{"_gather", l_gather}, {"_scatter_to", l_scatter_to},
+                                      {"_index_add_to", l_index_add_to}, {"_slice_backward", l_slice_backward},
+                                      {NULL, NULL}};
+  luaL_setfuncs(L, internal, 0);
 }

@@ -2,11 +2,12 @@
  * cat and stack copy each input into its place in the output; their gradients
  * are views of g (narrow / select). index_select gathers slices along a dim
  * (memcpy of whole runs when the input is contiguous: the DataLoader's minibatch
- * path); its gradient scatter-adds g into zeros, so repeated indices accumulate.
+ * path); its gradient is the op index_add_to, which adds g into zeros (repeated
+ * indices accumulate) and whose own gradient is index_select of gg.
  * Messages count dims, list positions and indices from 1 like the Lua API. */
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 /* A non-recording view of out's storage with the given geometry. */
 static int copy_into(lg_tensor *out, int ndim, const int64_t *shape, const int64_t *stride,
@@ -74,17 +75,16 @@ lg_tensor *lg_cat(lg_tensor **ts, int n, int dim) {
   return record_join(&lg_op_cat, out, ts, n, d);
 }
 
-static int cat_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
-  int d = (int)node->i[0];
+static void cat_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  int d = (int)n->i[0];
   int64_t at = 0;
-  for (int i = 0; i < node->n_inputs; i++) {
-    const lg_edge *e = &node->inputs[i];
-    if (e->needs_grad && !(gin[i] = lg_narrow(g, d, at, e->shape[d]))) return -1;
+  for (int i = 0; i < n->n_inputs; i++) {
+    const lg_edge *e = &n->inputs[i];
+    if (e->needs_grad) gin[i] = G_narrow(g, d, at, e->shape[d]);
     at += e->shape[d];
   }
-  return 0;
 }
-LG_DEFINE_OWNED_OP(cat);
+LG_DEFINE_OP(cat);
 
 /* ---- stack --------------------------------------------------------------------- */
 
@@ -114,12 +114,11 @@ lg_tensor *lg_stack(lg_tensor **ts, int n, int dim) {
   return record_join(&lg_op_stack, out, ts, n, d);
 }
 
-static int stack_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
-  for (int i = 0; i < node->n_inputs; i++)
-    if (node->inputs[i].needs_grad && !(gin[i] = lg_select(g, (int)node->i[0], i))) return -1;
-  return 0;
+static void stack_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  for (int i = 0; i < n->n_inputs; i++)
+    if (n->inputs[i].needs_grad) gin[i] = G_select(g, (int)n->i[0], i);
 }
-LG_DEFINE_OWNED_OP(stack);
+LG_DEFINE_OP(stack);
 
 /* ---- index_select ------------------------------------------------------------------ */
 
@@ -188,20 +187,40 @@ lg_tensor *lg_index_select(lg_tensor *a, int dim, lg_tensor *index) {
   return out;
 }
 
-/* Scatter-add: gin[0][.., index[j], ..] += g[.., j, ..] for every j. */
-static int index_select_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
-  const lg_edge *e = &node->inputs[0];
-  int d = (int)node->i[0];
-  lg_tensor *index = node->saved[0];
-  lg_tensor *z = lg_zeros(e->ndim, e->shape, g->dtype), *gc = z ? lg_contiguous(g) : NULL;
+static void index_select_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_index_add_to(g, (int)n->i[0], n->saved[0], n->inputs[0].ndim, n->inputs[0].shape);
+}
+LG_DEFINE_OP(index_select);
+
+/* index_add_to(g, d, index, shape): zeros of `shape` with
+ * out[.., index[j], ..] += g[.., j, ..] for every j (index 1-d, int64, 0-based). */
+lg_tensor *lg_index_add_to(lg_tensor *g, int dim, lg_tensor *index, int ndim, const int64_t *shape) {
+  char b[96];
+  int d;
+  if (!lg_is_float(g->dtype)) return lg_fail("source must be a float tensor, got %s", lg_dtype_name(g->dtype));
+  if (ndim < 1 || ndim > LG_MAX_DIMS) return lg_fail("cannot index_add into %d dims", ndim);
+  if (lg_wrap_dim(dim, ndim, &d)) return NULL;
+  if (index->dtype != LG_I64)
+    return lg_fail("index must be an int64 tensor, got %s", lg_dtype_name(index->dtype));
+  if (index->ndim > 1)
+    return lg_fail("index must be 1-d, got shape %s", lg_shape_str(index, b, sizeof b));
+  int64_t nidx = lg_numel(index), size = shape[d];
+  bool fits = g->ndim == ndim;
+  for (int k = 0; fits && k < ndim; k++) fits = g->shape[k] == (k == d ? nidx : shape[k]);
+  if (!fits) return lg_fail("source %s does not fit the index and the output shape", lg_shape_str(g, b, sizeof b));
+  const int64_t *idx = lg_data_ptr(index);
+  int64_t istep = index->ndim ? index->stride[0] : 0;
+  for (int64_t j = 0; j < nidx; j++)
+    if (idx[j * istep] < 0 || idx[j * istep] >= size)
+      return lg_fail("index %lld out of range for dim %d of size %lld", (long long)idx[j * istep] + 1, d + 1,
+                     (long long)size);
+  lg_tensor *z = lg_zeros(ndim, shape, g->dtype), *gc = z ? lg_dense(g, g->dtype) : NULL;
   if (!gc) {
     lg_release(z);
-    return -1;
+    return NULL;
   }
-  const int64_t *idx = lg_data_ptr(index);
-  int64_t nidx = lg_numel(index), istep = index->ndim ? index->stride[0] : 0, size = e->shape[d];
   int64_t outer, inner;
-  split_at(e->ndim, e->shape, d, &outer, &inner);
+  split_at(ndim, shape, d, &outer, &inner);
   for (int64_t o = 0; o < outer; o++)
     for (int64_t j = 0; j < nidx; j++) {
       int64_t to = (o * size + idx[j * istep]) * inner, from = (o * nidx + j) * inner;
@@ -216,7 +235,14 @@ static int index_select_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
       }
     }
   lg_release(gc);
-  gin[0] = z;
-  return 0;
+  lg_tensor *in[1] = {g}, *saves[1] = {index};
+  lg_node *node;
+  z = lg_recorded(&lg_op_index_add_to, z, in, 1, saves, 1, &node);
+  if (node) node->i[0] = d;
+  return z;
 }
-LG_DEFINE_FIRST_ORDER_OP(index_select);
+
+static void index_add_to_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_index_select(g, (int)n->i[0], n->saved[0]);
+}
+LG_DEFINE_OP(index_add_to);

@@ -298,38 +298,132 @@ int lg_min(lg_tensor *a, int dim, bool keepdim, lg_tensor **values, lg_tensor **
   return extreme_dim(a, dim, keepdim, false, values, indices);
 }
 
-/* The gradient of max/min over a dim: g at the saved index, zeros elsewhere. */
-static int extreme_dim_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+/* The gradient of max/min over a dim: g put at the saved (keepdim-shaped) indices
+ * into zeros, by scatter_to, whose own gradient is a gather of gg. */
+static void max_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   const lg_edge *e = &n->inputs[0];
-  lg_blocks b = split_at(e->ndim, e->shape, (int)n->i[0]);
-  lg_tensor *gc = lg_contiguous(g);
-  lg_tensor *out = gc ? lg_zeros(e->ndim, e->shape, g->dtype) : NULL;
-  if (!out) {
-    lg_release(gc);
-    return -1;
+  int d = (int)n->i[0];
+  if (e->ndim == 0) { /* the max of one element is that element */
+    gin[0] = g;
+    return;
   }
-  const int64_t *ix = lg_data_ptr(n->saved[0]);
-  if (g->dtype == LG_F32) {
-    const float *src = lg_data_ptr(gc);
-    float *dst = lg_data_ptr(out);
-    for (int64_t o = 0; o < b.outer; o++)
-      for (int64_t j = 0, k = o * b.inner; j < b.inner; j++, k++)
-        dst[(o * b.len + ix[k]) * b.inner + j] = src[k];
-  } else {
-    const double *src = lg_data_ptr(gc);
-    double *dst = lg_data_ptr(out);
-    for (int64_t o = 0; o < b.outer; o++)
-      for (int64_t j = 0, k = o * b.inner; j < b.inner; j++, k++)
-        dst[(o * b.len + ix[k]) * b.inner + j] = src[k];
-  }
-  lg_release(gc);
-  gin[0] = out;
+  lg_tensor *kept = g->ndim < e->ndim ? G_unsqueeze(g, d) : g; /* keepdim off */
+  gin[0] = G_scatter_to(kept, d, n->saved[0], e->ndim, e->shape);
+}
+#define min_rule max_rule
+LG_DEFINE_OP(max);
+LG_DEFINE_OP(min);
+
+/* ---- gather and scatter_to ---------------------------------------------------
+ * Along dim d, with the index of the small side's shape ([outer, m, inner]) and
+ * the big side [outer, len, inner] (the same sizes outside d):
+ *   gather:     out[o, j, i] = a[o, index[o, j, i], i]
+ *   scatter_to: out = zeros(big); out[o, index[o, j, i], i] += g[o, j, i]
+ * Each is the other's adjoint, so each one's gradient is the other. */
+
+/* index: int64, ndim dims, shape[k] except along d; values in [0, len). */
+static int check_gather_index(const lg_tensor *index, int ndim, const int64_t *shape, int d, const char *big,
+                              const lg_tensor *dense) {
+  char si[96];
+  if (index->dtype != LG_I64) return lg_failed("index must be an int64 tensor, got %s", lg_dtype_name(index->dtype));
+  bool fits = index->ndim == ndim;
+  for (int k = 0; fits && k < ndim; k++) fits = k == d || index->shape[k] == shape[k];
+  if (!fits)
+    return lg_failed("index %s does not match the %s outside dim %d", lg_shape_str(index, si, sizeof si), big,
+                     d + 1);
+  if (!dense) return 0;
+  const int64_t *ix = lg_data_ptr(dense);
+  for (int64_t k = 0, n = lg_numel(dense); k < n; k++)
+    if (ix[k] < 0 || ix[k] >= shape[d])
+      return lg_failed("index %lld out of range for dim %d of size %lld", (long long)ix[k] + 1, d + 1,
+                       (long long)shape[d]);
   return 0;
 }
-#define max_backward extreme_dim_backward
-#define min_backward extreme_dim_backward
-LG_DEFINE_FIRST_ORDER_OP(max);
-LG_DEFINE_FIRST_ORDER_OP(min);
+
+#define DEFINE_GATHER(NAME, T)                                                                 \
+  static void NAME(const T *a, const int64_t *ix, T *out, lg_blocks big, int64_t m) {          \
+    for (int64_t o = 0; o < big.outer; o++)                                                    \
+      for (int64_t j = 0; j < m; j++) {                                                        \
+        int64_t at = (o * m + j) * big.inner;                                                  \
+        for (int64_t i = 0; i < big.inner; i++)                                                \
+          out[at + i] = a[(o * big.len + ix[at + i]) * big.inner + i];                         \
+      }                                                                                        \
+  }
+#define DEFINE_SCATTER(NAME, T)                                                                \
+  static void NAME(const T *g, const int64_t *ix, T *out, lg_blocks big, int64_t m) {          \
+    for (int64_t o = 0; o < big.outer; o++)                                                    \
+      for (int64_t j = 0; j < m; j++) {                                                        \
+        int64_t at = (o * m + j) * big.inner;                                                  \
+        for (int64_t i = 0; i < big.inner; i++)                                                \
+          out[(o * big.len + ix[at + i]) * big.inner + i] += g[at + i];                        \
+      }                                                                                        \
+  }
+DEFINE_GATHER(gather_f32, float)
+DEFINE_GATHER(gather_f64, double)
+DEFINE_GATHER(gather_i64, int64_t)
+DEFINE_SCATTER(scatter_f32, float)
+DEFINE_SCATTER(scatter_f64, double)
+
+/* The recorded op's node keeps the dense 0-based index and the dim. */
+static lg_tensor *record_indexed(const lg_op_info *op, lg_tensor *out, lg_tensor *in, lg_tensor *ix, int d) {
+  lg_tensor *ins[1] = {in}, *saves[1] = {ix};
+  lg_node *node;
+  out = lg_recorded(op, out, ins, 1, saves, 1, &node);
+  if (node) node->i[0] = d;
+  return out;
+}
+
+lg_tensor *lg_gather(lg_tensor *a, int dim, lg_tensor *index) {
+  int d;
+  if (a->ndim == 0) return lg_fail("cannot gather from a 0-d tensor");
+  if (lg_wrap_dim(dim, a->ndim, &d) || check_gather_index(index, a->ndim, a->shape, d, "input", NULL)) return NULL;
+  lg_tensor *ix = lg_dense(index, LG_I64), *c = ix ? contiguous_untracked(a) : NULL;
+  lg_tensor *out = c && !check_gather_index(index, a->ndim, a->shape, d, "input", ix)
+                       ? lg_new_like_shape(index->ndim, index->shape, a->dtype) : NULL;
+  if (out && lg_numel(out) > 0) {
+    lg_blocks big = split_at(a->ndim, a->shape, d);
+    const int64_t *ip = lg_data_ptr(ix);
+    if (a->dtype == LG_F32) gather_f32(lg_data_ptr(c), ip, lg_data_ptr(out), big, index->shape[d]);
+    else if (a->dtype == LG_F64) gather_f64(lg_data_ptr(c), ip, lg_data_ptr(out), big, index->shape[d]);
+    else gather_i64(lg_data_ptr(c), ip, lg_data_ptr(out), big, index->shape[d]);
+  }
+  lg_release(c);
+  out = out ? record_indexed(&lg_op_gather, out, a, ix, d) : NULL;
+  lg_release(ix);
+  return out;
+}
+
+static void gather_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_scatter_to(g, (int)n->i[0], n->saved[0], n->inputs[0].ndim, n->inputs[0].shape);
+}
+LG_DEFINE_OP(gather);
+
+lg_tensor *lg_scatter_to(lg_tensor *g, int dim, lg_tensor *index, int ndim, const int64_t *shape) {
+  char sg[96];
+  int d;
+  if (!lg_is_float(g->dtype)) return lg_fail("source must be a float tensor, got %s", lg_dtype_name(g->dtype));
+  if (ndim < 1 || ndim > LG_MAX_DIMS) return lg_fail("cannot scatter into %d dims", ndim);
+  if (lg_wrap_dim(dim, ndim, &d) || check_gather_index(index, ndim, shape, d, "output", NULL)) return NULL;
+  if (!lg_same_shape(g, index))
+    return lg_fail("index must have the source's shape %s", lg_shape_str(g, sg, sizeof sg));
+  lg_tensor *ix = lg_dense(index, LG_I64), *gc = ix ? contiguous_untracked(g) : NULL;
+  lg_tensor *out = gc && !check_gather_index(index, ndim, shape, d, "output", ix) ? lg_zeros(ndim, shape, g->dtype)
+                                                                                  : NULL;
+  if (out && lg_numel(g) > 0) {
+    lg_blocks big = split_at(ndim, shape, d);
+    if (g->dtype == LG_F32) scatter_f32(lg_data_ptr(gc), lg_data_ptr(ix), lg_data_ptr(out), big, g->shape[d]);
+    else scatter_f64(lg_data_ptr(gc), lg_data_ptr(ix), lg_data_ptr(out), big, g->shape[d]);
+  }
+  lg_release(gc);
+  out = out ? record_indexed(&lg_op_scatter_to, out, g, ix, d) : NULL;
+  lg_release(ix);
+  return out;
+}
+
+static void scatter_to_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_gather(g, (int)n->i[0], n->saved[0]);
+}
+LG_DEFINE_OP(scatter_to);
 
 /* Flat index of the first extreme of contiguous c (numel n > 0). Threads scan
  * chunks in parallel; merging the chunk winners in order keeps "first wins". */
@@ -408,7 +502,14 @@ static lg_tensor *extreme_all(lg_tensor *a, bool is_max) {
       lg_release(out);
       return NULL;
     }
-    node->i[0] = at;
+    lg_tensor *ix = lg_new_like_shape(1, (int64_t[]){1}, LG_I64); /* where the gradient goes */
+    if (!ix) {
+      lg_release(out);
+      return NULL;
+    }
+    *(int64_t *)lg_data_ptr(ix) = at;
+    lg_save(node, 0, ix);
+    lg_release(ix);
   }
   return out;
 }
@@ -416,20 +517,17 @@ static lg_tensor *extreme_all(lg_tensor *a, bool is_max) {
 lg_tensor *lg_max_all(lg_tensor *a) { return extreme_all(a, true); }
 lg_tensor *lg_min_all(lg_tensor *a) { return extreme_all(a, false); }
 
-/* The whole gradient goes to the one element chosen (the first of ties). */
-static int extreme_all_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+/* The whole gradient goes to the one element chosen (the first of ties): scattered
+ * into the flattened input at the saved index. */
+static void max_all_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   const lg_edge *e = &n->inputs[0];
-  lg_tensor *out = lg_zeros(e->ndim, e->shape, g->dtype);
-  if (!out) return -1;
-  if (g->dtype == LG_F32) ((float *)lg_data_ptr(out))[n->i[0]] = (float)lg_item(g);
-  else ((double *)lg_data_ptr(out))[n->i[0]] = lg_item(g);
-  gin[0] = out;
-  return 0;
+  int64_t one = 1, numel = lg_shape_numel(e->ndim, e->shape);
+  lg_tensor *flat = G_scatter_to(G_reshape(g, 1, &one), 0, n->saved[0], 1, &numel);
+  gin[0] = G_reshape(flat, e->ndim, e->shape);
 }
-#define max_all_backward extreme_all_backward
-#define min_all_backward extreme_all_backward
-LG_DEFINE_FIRST_ORDER_OP(max_all);
-LG_DEFINE_FIRST_ORDER_OP(min_all);
+#define min_all_rule max_all_rule
+LG_DEFINE_OP(max_all);
+LG_DEFINE_OP(min_all);
 
 /* ---- argmax -------------------------------------------------------------- */
 

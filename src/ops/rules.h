@@ -57,6 +57,45 @@ static inline lg_tensor *G_matmul(lg_tensor *a, lg_tensor *b) {
 static inline lg_tensor *G_to_dtype(lg_tensor *a, lg_dtype d) {
   return a ? lg_adopt(lg_to_dtype(a, d)) : NULL;
 }
+static inline lg_tensor *G_mean(lg_tensor *a, int dim, bool keepdim) {
+  return a ? lg_adopt(lg_mean(a, dim, keepdim)) : NULL;
+}
+static inline lg_tensor *G_softmax(lg_tensor *a, int dim) { return a ? lg_adopt(lg_softmax(a, dim)) : NULL; }
+static inline lg_tensor *G_slice(lg_tensor *a, int dim, int64_t start, int64_t stop, int64_t step) {
+  return a ? lg_adopt(lg_slice(a, dim, start, stop, step)) : NULL;
+}
+static inline lg_tensor *G_narrow(lg_tensor *a, int dim, int64_t start, int64_t length) {
+  return a ? lg_adopt(lg_narrow(a, dim, start, length)) : NULL;
+}
+static inline lg_tensor *G_select(lg_tensor *a, int dim, int64_t i) { return a ? lg_adopt(lg_select(a, dim, i)) : NULL; }
+static inline lg_tensor *G_index_select(lg_tensor *a, int dim, lg_tensor *index) {
+  return a && index ? lg_adopt(lg_index_select(a, dim, index)) : NULL;
+}
+/* Backward ops (registered and differentiable, but internal: not in lg.h; the
+ * binding exposes them as lunagrad.core._name for the registry specs). Each takes
+ * the gradient g and puts it into zeros of the input's shape (ndim, shape):
+ *   slice_backward: into the part slice(dim, start, stop, step) views (views.c)
+ *   scatter_to: out[.., index[.., j, ..], ..] += g[.., j, ..] along dim, index of g's
+ *     shape (reduce.c); gather is its adjoint: out[.., j, ..] = a[.., index[.., j, ..], ..]
+ *   index_add_to: out[.., index[j], ..] += g[.., j, ..], index 1-d (join.c) */
+lg_tensor *lg_slice_backward(lg_tensor *g, int dim, int64_t start, int64_t stop, int64_t step, int ndim,
+                             const int64_t *shape);
+lg_tensor *lg_scatter_to(lg_tensor *g, int dim, lg_tensor *index, int ndim, const int64_t *shape);
+lg_tensor *lg_gather(lg_tensor *a, int dim, lg_tensor *index);
+lg_tensor *lg_index_add_to(lg_tensor *g, int dim, lg_tensor *index, int ndim, const int64_t *shape);
+static inline lg_tensor *G_slice_backward(lg_tensor *g, int dim, int64_t start, int64_t stop, int64_t step,
+                                          int ndim, const int64_t *shape) {
+  return g ? lg_adopt(lg_slice_backward(g, dim, start, stop, step, ndim, shape)) : NULL;
+}
+static inline lg_tensor *G_scatter_to(lg_tensor *g, int dim, lg_tensor *index, int ndim, const int64_t *shape) {
+  return g && index ? lg_adopt(lg_scatter_to(g, dim, index, ndim, shape)) : NULL;
+}
+static inline lg_tensor *G_gather(lg_tensor *a, int dim, lg_tensor *index) {
+  return a && index ? lg_adopt(lg_gather(a, dim, index)) : NULL;
+}
+static inline lg_tensor *G_index_add_to(lg_tensor *g, int dim, lg_tensor *index, int ndim, const int64_t *shape) {
+  return g && index ? lg_adopt(lg_index_add_to(g, dim, index, ndim, shape)) : NULL;
+}
 
 /* ---- derivatives too long for a registry line (PyTorch's formulas) ---- */
 

@@ -1,8 +1,10 @@
 /* Views (new geometry over the same storage) and copies, with backward rules.
- * A view's gradient is the incoming gradient put back into the input's geometry. */
+ * A view's gradient is the incoming gradient put back into the input's geometry:
+ * another view of g, or for slice/select the op slice_backward (zeros with g
+ * written into the part), whose own gradient is the slice of gg again. */
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 /* A view of t recorded as `op` (NULL: not differentiable), with i[] params. */
 static lg_tensor *make_alias(lg_tensor *t, const lg_op_info *op, int ndim, const int64_t *shape,
@@ -72,16 +74,15 @@ lg_tensor *lg_reshape(lg_tensor *t, int ndim, const int64_t *shape) {
   return out;
 }
 
-/* Shared by view, squeeze and unsqueeze: reshape the gradient to the input. */
-static int reshape_back(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return (gin[0] = lg_reshape(g, n->inputs[0].ndim, n->inputs[0].shape)) ? 0 : -1;
+/* view, squeeze and unsqueeze: the gradient reshaped to the input. */
+static void view_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_reshape(g, n->inputs[0].ndim, n->inputs[0].shape);
 }
-#define view_backward reshape_back
-#define squeeze_backward reshape_back
-#define unsqueeze_backward reshape_back
-LG_DEFINE_OWNED_OP(view);
-LG_DEFINE_OWNED_OP(squeeze);
-LG_DEFINE_OWNED_OP(unsqueeze);
+#define squeeze_rule view_rule
+#define unsqueeze_rule view_rule
+LG_DEFINE_OP(view);
+LG_DEFINE_OP(squeeze);
+LG_DEFINE_OP(unsqueeze);
 
 lg_tensor *lg_flatten(lg_tensor *t, int start, int end) {
   int s, e;
@@ -144,12 +145,12 @@ lg_tensor *lg_permute(lg_tensor *t, const int *dims) {
   return make_alias(t, &lg_op_permute, t->ndim, shape, stride, t->offset, inverse, t->ndim);
 }
 
-static int permute_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+static void permute_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   int dims[LG_MAX_DIMS];
   for (int d = 0; d < g->ndim; d++) dims[d] = (int)n->i[d];
-  return (gin[0] = lg_permute(g, dims)) ? 0 : -1;
+  gin[0] = G_permute(g, dims);
 }
-LG_DEFINE_OWNED_OP(permute);
+LG_DEFINE_OP(permute);
 
 lg_tensor *lg_transpose(lg_tensor *t, int d0, int d1) {
   int a, b;
@@ -167,10 +168,10 @@ lg_tensor *lg_transpose(lg_tensor *t, int d0, int d1) {
   return make_alias(t, &lg_op_transpose, t->ndim, shape, stride, t->offset, params, 2);
 }
 
-static int transpose_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return (gin[0] = lg_transpose(g, (int)n->i[0], (int)n->i[1])) ? 0 : -1;
+static void transpose_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_transpose(g, (int)n->i[0], (int)n->i[1]);
 }
-LG_DEFINE_OWNED_OP(transpose);
+LG_DEFINE_OP(transpose);
 
 lg_tensor *lg_slice(lg_tensor *t, int dim, int64_t start, int64_t stop, int64_t step) {
   int d;
@@ -196,26 +197,45 @@ lg_tensor *lg_narrow(lg_tensor *t, int dim, int64_t start, int64_t length) {
   return lg_slice(t, dim, start, start + length, 1);
 }
 
-/* The gradient of taking part of x: zeros of x's shape with g written into that part. */
-static lg_tensor *scatter_into_zeros(const lg_edge *e, lg_tensor *g, int dim, int64_t start,
-                                     int64_t stop, int64_t step, bool select) {
-  lg_tensor *z = lg_zeros(e->ndim, e->shape, g->dtype);
-  if (!z) return NULL;
-  lg_tensor *part = select ? lg_select(z, dim, start) : lg_slice(z, dim, start, stop, step);
-  int rc = part ? lg_copy(part, g) : -1;
+/* slice_backward(g, dim, start, stop, step, shape): zeros of `shape` with g written
+ * into the part that slice(dim, start, stop, step) of such a tensor would view:
+ * the gradient of slice and select, linear in g, so its gradient is the slice of gg. */
+lg_tensor *lg_slice_backward(lg_tensor *g, int dim, int64_t start, int64_t stop, int64_t step, int ndim,
+                             const int64_t *shape) {
+  char b[96];
+  if (!lg_is_float(g->dtype)) return lg_fail("gradient must be a float tensor, got %s", lg_dtype_name(g->dtype));
+  lg_tensor *z = lg_zeros(ndim, shape, g->dtype); /* checks ndim and the sizes */
+  lg_tensor *part = z ? lg_slice(z, dim, start, stop, step) : NULL; /* checks dim and the range */
+  int rc = part ? 0 : -1;
+  if (part && !lg_same_shape(part, g))
+    rc = lg_failed("gradient %s does not fit the slice of the input", lg_shape_str(g, b, sizeof b));
+  if (rc == 0) rc = lg_copy(part, g);
   lg_release(part);
   if (rc) {
     lg_release(z);
     return NULL;
   }
+  lg_tensor *in[1] = {g};
+  LG_RECORD(node, slice_backward, z, in, 1);
+  if (node) {
+    node->i[0] = dim < 0 ? dim + ndim : dim;
+    node->i[1] = start;
+    node->i[2] = stop;
+    node->i[3] = step;
+  }
   return z;
 }
 
-static int slice_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  gin[0] = scatter_into_zeros(&n->inputs[0], g, (int)n->i[0], n->i[1], n->i[2], n->i[3], false);
-  return gin[0] ? 0 : -1;
+static void slice_backward_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_slice(g, (int)n->i[0], n->i[1], n->i[2], n->i[3]);
 }
-LG_DEFINE_FIRST_ORDER_OP(slice);
+LG_DEFINE_OP(slice_backward);
+
+static void slice_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  const lg_edge *e = &n->inputs[0];
+  gin[0] = G_slice_backward(g, (int)n->i[0], n->i[1], n->i[2], n->i[3], e->ndim, e->shape);
+}
+LG_DEFINE_OP(slice);
 
 lg_tensor *lg_select(lg_tensor *t, int dim, int64_t index) {
   int d;
@@ -236,11 +256,13 @@ lg_tensor *lg_select(lg_tensor *t, int dim, int64_t index) {
                     params, 2);
 }
 
-static int select_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  gin[0] = scatter_into_zeros(&n->inputs[0], g, (int)n->i[0], n->i[1], 0, 0, true);
-  return gin[0] ? 0 : -1;
+/* select(d, i) is slice(d, i, i + 1) without dim d: g gets it back, then goes in. */
+static void select_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  const lg_edge *e = &n->inputs[0];
+  int d = (int)n->i[0];
+  gin[0] = G_slice_backward(G_unsqueeze(g, d), d, n->i[1], n->i[1] + 1, 1, e->ndim, e->shape);
 }
-LG_DEFINE_FIRST_ORDER_OP(select);
+LG_DEFINE_OP(select);
 
 lg_tensor *lg_expand(lg_tensor *t, int ndim, const int64_t *shape) {
   char b[96];
@@ -266,18 +288,15 @@ lg_tensor *lg_expand(lg_tensor *t, int ndim, const int64_t *shape) {
 
 /* The engine sums gradients back to the input's shape (it does that for any
  * broadcast), so expand's rule only passes g through. */
-static int pass_through(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+static void expand_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   (void)n;
-  lg_retain(g);
   gin[0] = g;
-  return 0;
 }
-#define expand_backward pass_through
-#define contiguous_backward pass_through
-#define clone_backward pass_through
-LG_DEFINE_OWNED_OP(expand);
-LG_DEFINE_OWNED_OP(contiguous);
-LG_DEFINE_OWNED_OP(clone);
+#define contiguous_rule expand_rule
+#define clone_rule expand_rule
+LG_DEFINE_OP(expand);
+LG_DEFINE_OP(contiguous);
+LG_DEFINE_OP(clone);
 
 /* ---- copies ---------------------------------------------------------------- */
 
@@ -314,7 +333,7 @@ lg_tensor *lg_to_dtype(lg_tensor *t, lg_dtype dtype) {
   return copy_as(t, dtype, &lg_op_to_dtype);
 }
 
-static int to_dtype_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return (gin[0] = lg_to_dtype(g, n->inputs[0].dtype)) ? 0 : -1;
+static void to_dtype_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  gin[0] = G_to_dtype(g, n->inputs[0].dtype);
 }
-LG_DEFINE_OWNED_OP(to_dtype);
+LG_DEFINE_OP(to_dtype);
