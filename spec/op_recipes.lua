@@ -10,6 +10,15 @@ local function t(shape, lo, hi, grad)
   local x = lg.rand(shape, {dtype = 'float64'}) * (hi - lo) + lo
   return grad == false and x or x:requires_grad_()
 end
+-- Backward ops (a rule's results under create_graph): the gradient of fwd()'s
+-- output with respect to x for the output gradient g, recorded even inside
+-- gradcheck's no_grad finite differences.
+local function backward_op(fwd, x, g)
+  local was = require('lunagrad.core').set_grad_enabled(true)
+  local gx = lg.grad(fwd(), x, {grad_outputs = g, create_graph = true})[1]
+  require('lunagrad.core').set_grad_enabled(was)
+  return gx
+end
 local function idx(values) return lg.tensor(values, {dtype = 'int64'}) end
 
 return {
@@ -44,6 +53,8 @@ return {
   revgrad = function() return function(x) return lg.revgrad(x * x, 0.7) end, {t({3}, -1, 1)}, {scale = -0.7} end,
   linear = function() return function(x, w, b) return F.linear(x * x, w, b) end, {t({2, 3}, -1, 1), t({4, 3}, -1, 1), t({4}, -1, 1)} end,
   conv2d = function() return function(x, w, b) return F.conv2d(x * x, w, b, {stride = 2, padding = 1}) end, {t({2, 2, 5, 5}, -1, 1), t({3, 2, 3, 3}, -1, 1), t({3}, -1, 1)} end,
+  conv2d_input_grad = function() local x0 = t({1, 2, 6, 5}, -1, 1) return function(g, w) return backward_op(function() return lg.conv2d(x0, w, nil, {2, 1}, 1) end, x0, g) end, {t({1, 3, 3, 5}, -1, 1), t({3, 2, 3, 3}, -1, 1)} end,
+  conv2d_weight_grad = function() local w0 = t({3, 2, 3, 3}, -1, 1) return function(x, g) return backward_op(function() return lg.conv2d(x, w0, nil, {2, 1}, 1) end, w0, g) end, {t({1, 2, 6, 5}, -1, 1), t({1, 3, 3, 5}, -1, 1)} end,
   max_pool2d = function() return function(x) return F.max_pool2d(x * x, 2) end, {t({1, 2, 4, 4}, 0.1, 2)} end,
   avg_pool2d = function() return function(x) return F.avg_pool2d(x * x, 2, 1, 1) end, {t({1, 2, 3, 3}, -1, 1)} end,
   batch_norm = function() return function(x, w, b) return F.batch_norm(x, nil, nil, w, b, {training = true}) end, {t({4, 3}, -1, 1), t({3}, 0.5, 1.5), t({3}, -1, 1)} end,

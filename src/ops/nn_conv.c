@@ -26,7 +26,7 @@
  * other CPUs, and specs (spec/sgemm_spec.lua compares the two). */
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 typedef struct {
   int64_t n, cin, h, w;     /* input */
@@ -327,6 +327,24 @@ static int check_float(const lg_tensor *t, const char *what, lg_dtype want) {
   return 0;
 }
 
+/* Checks the kernel against the padded input and sets the output size. */
+static int finish_geometry(conv_geom *g) {
+  int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+  if (g->kh < 1 || g->kw < 1)
+    return lg_failed("kernel size must be positive, got %lldx%lld", (long long)g->kh,
+                     (long long)g->kw);
+  if (g->kh > hp || g->kw > wp)
+    return lg_failed("kernel %lldx%lld is larger than the padded input %lldx%lld "
+                     "(input %lldx%lld, padding [%lld,%lld])",
+                     (long long)g->kh, (long long)g->kw, (long long)hp, (long long)wp,
+                     (long long)g->h, (long long)g->w, (long long)g->ph, (long long)g->pw);
+  g->oh = (hp - g->kh) / g->sh + 1;
+  g->ow = (wp - g->kw) / g->sw + 1;
+  g->p = g->oh * g->ow;
+  g->k = g->cin * g->kh * g->kw;
+  return 0;
+}
+
 static int conv_geometry(const lg_tensor *x, const lg_tensor *w, const lg_tensor *b,
                          const int stride[2], const int pad[2], conv_geom *g) {
   char b1[96], b2[96];
@@ -354,20 +372,7 @@ static int conv_geometry(const lg_tensor *x, const lg_tensor *w, const lg_tensor
   *g = (conv_geom){.n = x->shape[0], .cin = x->shape[1], .h = x->shape[2], .w = x->shape[3],
                    .cout = w->shape[0], .kh = w->shape[2], .kw = w->shape[3], .sh = stride[0],
                    .sw = stride[1], .ph = pad[0], .pw = pad[1]};
-  int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-  if (g->kh < 1 || g->kw < 1)
-    return lg_failed("kernel size must be positive, got %lldx%lld", (long long)g->kh,
-                     (long long)g->kw);
-  if (g->kh > hp || g->kw > wp)
-    return lg_failed("kernel %lldx%lld is larger than the padded input %lldx%lld "
-                     "(input %lldx%lld, padding [%d,%d])",
-                     (long long)g->kh, (long long)g->kw, (long long)hp, (long long)wp,
-                     (long long)g->h, (long long)g->w, pad[0], pad[1]);
-  g->oh = (hp - g->kh) / g->sh + 1;
-  g->ow = (wp - g->kw) / g->sw + 1;
-  g->p = g->oh * g->ow;
-  g->k = g->cin * g->kh * g->kw;
-  return 0;
+  return finish_geometry(g);
 }
 
 /* ---- forward --------------------------------------------------------------------- */
@@ -448,7 +453,19 @@ lg_tensor *lg_conv2d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[
   return out;
 }
 
-/* ---- backward -------------------------------------------------------------------- */
+/* ---- backward -------------------------------------------------------------------
+ * Three registered ops, so that gradients of gradients flow through conv2d:
+ *   conv2d(x, w, b)                    -> out
+ *   conv2d_input_grad(gout, w; h, w)   -> dx, the transposed convolution
+ *   conv2d_weight_grad(x, gout; kh, kw) -> dW
+ * each linear in each input, so each one's rule is made of the others:
+ *   conv2d:             dx = input_grad(g, w),    dW = weight_grad(x, g), db = sum of g
+ *   conv2d_input_grad:  dgout = conv2d(gg, w),    dW = weight_grad(gg, gout)
+ *   conv2d_weight_grad: dx = input_grad(gout, gg), dgout = conv2d(x, gg)
+ * An ordinary backward (grad mode off in the rule) keeps the fused kernels: dx, dW
+ * and db in one pass over the images (conv_grads). Node parameters, all three ops:
+ * i[0..3] = stride and padding, i[4..5] = the input's h, w (input_grad) or the
+ * kernel's kh, kw (weight_grad). */
 
 /* dw[co, j] = dwt[j, co]; db[co] = sum over pixels of dbs[co, :] (summed in double). */
 #define LG_DEFINE_CONV_FINISH(T, SUF)                                                    \
@@ -467,70 +484,178 @@ lg_tensor *lg_conv2d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[
 LG_DEFINE_CONV_FINISH(float, f32)
 LG_DEFINE_CONV_FINISH(double, f64)
 
-static int conv2d_backward(lg_node *n, lg_tensor *gout, lg_tensor **gin) {
-  lg_tensor *x = n->saved[0], *w = n->saved[1];
-  bool need_x = n->inputs[0].needs_grad, need_w = n->inputs[1].needs_grad;
-  bool need_b = n->n_inputs > 2 && n->inputs[2].needs_grad;
-  const int stride[2] = {(int)n->i[0], (int)n->i[1]}, pad[2] = {(int)n->i[2], (int)n->i[3]};
-  conv_geom g;
-  if (conv_geometry(x, w, NULL, stride, pad, &g)) return -1;
-  lg_tensor *gd = lg_to_dtype(gout, x->dtype);
-  lg_tensor *gc = gd ? lg_contiguous(gd) : NULL;
-  lg_release(gd);
-  if (!gc) return -1;
-  lg_dtype dt = x->dtype;
-  int rc = 0;
-  if (need_x && !(gin[0] = g.k > 0 && g.n * g.p > 0 ? lg_new_like_shape(4, x->shape, dt)
-                                                    : lg_zeros(4, x->shape, dt)))
-    rc = -1;
-  if (rc == 0 && need_w && !(gin[1] = lg_new_like_shape(4, w->shape, dt))) rc = -1;
-  if (rc == 0 && need_b && !(gin[2] = lg_new_like_shape(1, (int64_t[1]){g.cout}, dt))) rc = -1;
-  if (rc == 0 && (g.n * g.p == 0 || g.k == 0)) { /* degenerate: no products to sum */
-    if (gin[1]) rc = lg_fill(gin[1], 0);
-    if (rc == 0 && gin[2]) {
-      lg_tensor *s = lg_sum_to(gc, 3, (int64_t[3]){g.cout, 1, 1});
-      lg_tensor *flat = s ? lg_view(s, 1, (int64_t[1]){g.cout}) : NULL;
-      rc = flat ? lg_copy(gin[2], flat) : -1;
+#define LG_CONV_PTR(t) ((t) ? lg_data_ptr(t) : NULL)
+
+/* The wanted gradients (dx, dw, db not NULL) of a conv of geometry g from gout
+ * [n, cout, oh, ow], as new tensors of dtype dt, in one pass over the images.
+ * x (for dw) and w (for dx) are contiguous of dt; the other may be NULL.
+ * Returns 0, or -1 with nothing made. */
+static int conv_grads(const conv_geom *g, lg_dtype dt, lg_tensor *x, lg_tensor *w, lg_tensor *gout,
+                      lg_tensor **dx, lg_tensor **dw, lg_tensor **db) {
+  int64_t xshape[4] = {g->n, g->cin, g->h, g->w}, wshape[4] = {g->cout, g->cin, g->kh, g->kw};
+  bool empty = g->n * g->p == 0 || g->k == 0; /* no products to sum */
+  lg_tensor *gc = lg_dense(gout, dt);
+  int rc = gc ? 0 : -1;
+  if (rc == 0 && dx && !(*dx = empty ? lg_zeros(4, xshape, dt) : lg_new_like_shape(4, xshape, dt))) rc = -1;
+  if (rc == 0 && dw && !(*dw = empty ? lg_zeros(4, wshape, dt) : lg_new_like_shape(4, wshape, dt))) rc = -1;
+  if (rc == 0 && db && !(*db = lg_new_like_shape(1, (int64_t[1]){g->cout}, dt))) rc = -1;
+  if (rc == 0 && empty) {
+    if (db) {
+      lg_tensor *s = lg_sum_to(gc, 3, (int64_t[3]){g->cout, 1, 1});
+      lg_tensor *flat = s ? lg_view(s, 1, (int64_t[1]){g->cout}) : NULL;
+      rc = flat ? lg_copy(*db, flat) : -1;
       lg_release(s);
       lg_release(flat);
     }
   } else if (rc == 0 && dt == LG_F32 && lg_sgemm_available()) {
-    lg_tensor *ws = scratch(scratch_floats(&g, true), dt);
-    lg_tensor *packed = ws && need_x ? scratch(lg_sgemm_packed_a_size(g.k, g.cout), dt) : NULL;
-    if (!ws || (need_x && !packed)) rc = -1;
+    lg_tensor *ws = scratch(scratch_floats(g, true), dt);
+    lg_tensor *packed = ws && dx ? scratch(lg_sgemm_packed_a_size(g->k, g->cout), dt) : NULL;
+    if (!ws || (dx && !packed)) rc = -1;
     else {
-      float *sums = conv_backward_avx512(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc),
-                                         gin[0] ? lg_data_ptr(gin[0]) : NULL, need_w, need_b, &g,
-                                         packed ? lg_data_ptr(packed) : NULL, lg_data_ptr(ws));
-      finish_grads_f32(sums, sums + plan_parts(&g, true).dbs, &g,
-                       gin[1] ? lg_data_ptr(gin[1]) : NULL, gin[2] ? lg_data_ptr(gin[2]) : NULL);
+      float *sums = conv_backward_avx512(LG_CONV_PTR(x), LG_CONV_PTR(w), lg_data_ptr(gc),
+                                         dx ? lg_data_ptr(*dx) : NULL, dw != NULL, db != NULL, g,
+                                         LG_CONV_PTR(packed), lg_data_ptr(ws));
+      finish_grads_f32(sums, sums + plan_parts(g, true).dbs, g, dw ? lg_data_ptr(*dw) : NULL,
+                       db ? lg_data_ptr(*db) : NULL);
     }
     lg_release(ws);
     lg_release(packed);
   } else if (rc == 0) {
-    lg_tensor *col = need_x || need_w ? scratch(g.k * g.p, dt) : NULL;
-    lg_tensor *dwt = need_w ? scratch(g.k * g.cout, dt) : NULL;
-    lg_tensor *dbs = need_b ? scratch(g.cout * g.p, dt) : NULL;
-    if ((need_x || need_w) && !col) rc = -1;
-    if ((need_w && !dwt) || (need_b && !dbs)) rc = -1;
-#define LG_CONV_PTR(t) ((t) ? lg_data_ptr(t) : NULL)
+    lg_tensor *col = dx || dw ? scratch(g->k * g->p, dt) : NULL;
+    lg_tensor *dwt = dw ? scratch(g->k * g->cout, dt) : NULL;
+    lg_tensor *dbs = db ? scratch(g->cout * g->p, dt) : NULL;
+    if (((dx || dw) && !col) || (dw && !dwt) || (db && !dbs)) rc = -1;
+    void *pdx = dx ? lg_data_ptr(*dx) : NULL, *pdw = dw ? lg_data_ptr(*dw) : NULL;
+    void *pdb = db ? lg_data_ptr(*db) : NULL;
     if (rc == 0 && dt == LG_F32) {
-      conv_backward_f32(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc), LG_CONV_PTR(gin[0]),
-                        LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(col));
-      finish_grads_f32(LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(gin[1]),
-                       LG_CONV_PTR(gin[2]));
+      conv_backward_f32(LG_CONV_PTR(x), LG_CONV_PTR(w), lg_data_ptr(gc), pdx, LG_CONV_PTR(dwt),
+                        LG_CONV_PTR(dbs), g, LG_CONV_PTR(col));
+      finish_grads_f32(LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), g, pdw, pdb);
     } else if (rc == 0) {
-      conv_backward_f64(lg_data_ptr(x), lg_data_ptr(w), lg_data_ptr(gc), LG_CONV_PTR(gin[0]),
-                        LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(col));
-      finish_grads_f64(LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), &g, LG_CONV_PTR(gin[1]),
-                       LG_CONV_PTR(gin[2]));
+      conv_backward_f64(LG_CONV_PTR(x), LG_CONV_PTR(w), lg_data_ptr(gc), pdx, LG_CONV_PTR(dwt),
+                        LG_CONV_PTR(dbs), g, LG_CONV_PTR(col));
+      finish_grads_f64(LG_CONV_PTR(dwt), LG_CONV_PTR(dbs), g, pdw, pdb);
     }
-#undef LG_CONV_PTR
     lg_release(col);
     lg_release(dwt);
     lg_release(dbs);
   }
   lg_release(gc);
-  return rc; /* on error the engine releases what gin holds */
+  if (rc != 0) {
+    lg_tensor **made[3] = {dx, dw, db};
+    for (int i = 0; i < 3; i++)
+      if (made[i]) lg_release(*made[i]), *made[i] = NULL;
+  }
+  return rc;
 }
-LG_DEFINE_FIRST_ORDER_OP(conv2d);
+
+/* Geometry of a backward op from its node-style parameters p (stride, padding,
+ * then h, w or kh, kw) and the sizes the operands give; checks gout's size. */
+static int backward_geometry(const int64_t p[6], int64_t n, int64_t cin, int64_t cout, int64_t h,
+                             int64_t w, int64_t kh, int64_t kw, const lg_tensor *gout, conv_geom *g) {
+  char b[96];
+  *g = (conv_geom){.n = n, .cin = cin, .h = h, .w = w, .cout = cout, .kh = kh, .kw = kw,
+                   .sh = p[0], .sw = p[1], .ph = p[2], .pw = p[3]};
+  if (g->sh < 1 || g->sw < 1 || g->ph < 0 || g->pw < 0 || finish_geometry(g)) return -1;
+  if (gout->ndim != 4 || gout->shape[0] != n || gout->shape[1] != cout || gout->shape[2] != g->oh ||
+      gout->shape[3] != g->ow)
+    return lg_failed("conv2d backward: output gradient %s does not match [%lld,%lld,%lld,%lld]",
+                     lg_shape_str(gout, b, sizeof b), (long long)n, (long long)cout, (long long)g->oh,
+                     (long long)g->ow);
+  return 0;
+}
+
+static int check_operands(const lg_tensor *a, const lg_tensor *b, const char *op) {
+  if (a->ndim != 4 || b->ndim != 4) return lg_failed("%s expects 4-D operands", op);
+  if (!lg_is_float(a->dtype) || !lg_is_float(b->dtype))
+    return lg_failed("%s expects float operands, got %s and %s", op, lg_dtype_name(a->dtype),
+                     lg_dtype_name(b->dtype));
+  return 0;
+}
+
+/* Records a backward op's result with its inputs saved in slots 0 and 1. */
+static lg_tensor *record_backward_op(const lg_op_info *op, lg_tensor *out, lg_tensor *a, lg_tensor *b,
+                                     const int64_t p[6]) {
+  lg_tensor *in[2] = {a, b};
+  lg_node *node;
+  if (!lg_recorded(op, out, in, 2, in, 2, &node)) return NULL;
+  if (node) memcpy(node->i, p, 6 * sizeof *p);
+  return out;
+}
+
+/* dx [n, cin, p[4], p[5]] of conv2d(x, w) given gout. */
+static lg_tensor *conv2d_input_grad(lg_tensor *gout, lg_tensor *w, const int64_t p[6]) {
+  conv_geom g;
+  if (check_operands(gout, w, "conv2d_input_grad") ||
+      backward_geometry(p, gout->shape[0], w->shape[1], w->shape[0], p[4], p[5], w->shape[2],
+                        w->shape[3], gout, &g))
+    return NULL;
+  lg_tensor *wc = lg_dense(w, w->dtype), *dx = NULL;
+  if (wc) conv_grads(&g, w->dtype, NULL, wc, gout, &dx, NULL, NULL);
+  lg_release(wc);
+  return record_backward_op(&lg_op_conv2d_input_grad, dx, gout, w, p);
+}
+
+/* dW [cout, cin, p[4], p[5]] of conv2d(x, w) given gout. */
+static lg_tensor *conv2d_weight_grad(lg_tensor *x, lg_tensor *gout, const int64_t p[6]) {
+  conv_geom g;
+  if (check_operands(x, gout, "conv2d_weight_grad") ||
+      backward_geometry(p, x->shape[0], x->shape[1], gout->shape[1], x->shape[2], x->shape[3], p[4],
+                        p[5], gout, &g))
+    return NULL;
+  lg_tensor *xc = lg_dense(x, x->dtype), *dw = NULL;
+  if (xc) conv_grads(&g, x->dtype, xc, NULL, gout, NULL, &dw, NULL);
+  lg_release(xc);
+  return record_backward_op(&lg_op_conv2d_weight_grad, dw, x, gout, p);
+}
+
+/* The rule vocabulary of this file (as ops/rules.h's). */
+static lg_tensor *G_conv2d_input_grad(lg_tensor *gout, lg_tensor *w, const int64_t p[6]) {
+  return gout && w ? lg_adopt(conv2d_input_grad(gout, w, p)) : NULL;
+}
+static lg_tensor *G_conv2d_weight_grad(lg_tensor *x, lg_tensor *gout, const int64_t p[6]) {
+  return x && gout ? lg_adopt(conv2d_weight_grad(x, gout, p)) : NULL;
+}
+
+/* A node's parameters with the last two replaced by t's spatial size. */
+#define CONV_PARAMS(n, t) ((const int64_t[6]){(n)->i[0], (n)->i[1], (n)->i[2], (n)->i[3], (t)->shape[2], (t)->shape[3]})
+#define CONV_STRIDE(n) ((const int[2]){(int)(n)->i[0], (int)(n)->i[1]})
+#define CONV_PAD(n) ((const int[2]){(int)(n)->i[2], (int)(n)->i[3]})
+
+/* First order: dx, dW and db in one pass of the fused kernels (AVX-512 included). */
+static void conv2d_fused_grads(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_tensor *x = n->saved[0], *w = n->saved[1];
+  conv_geom geo;
+  if (conv_geometry(x, w, NULL, CONV_STRIDE(n), CONV_PAD(n), &geo)) return;
+  bool need_b = n->n_inputs > 2 && n->inputs[2].needs_grad;
+  conv_grads(&geo, x->dtype, x, w, g, n->inputs[0].needs_grad ? &gin[0] : NULL,
+             n->inputs[1].needs_grad ? &gin[1] : NULL, need_b ? &gin[2] : NULL);
+  for (int i = 0; i < n->n_inputs; i++) lg_adopt(gin[i]);
+}
+
+static void conv2d_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_tensor *x = n->saved[0], *w = n->saved[1];
+  if (!lg_grad_enabled()) { /* an ordinary backward */
+    conv2d_fused_grads(n, g, gin);
+    return;
+  }
+  if (n->inputs[0].needs_grad) gin[0] = G_conv2d_input_grad(g, w, CONV_PARAMS(n, x));
+  if (n->inputs[1].needs_grad) gin[1] = G_conv2d_weight_grad(x, g, CONV_PARAMS(n, w));
+  if (n->n_inputs > 2 && n->inputs[2].needs_grad)
+    gin[2] = G_reshape(G_sum_to(g, 3, (int64_t[3]){w->shape[0], 1, 1}), 1, w->shape);
+}
+LG_DEFINE_OP(conv2d);
+
+static void conv2d_input_grad_rule(lg_node *n, lg_tensor *gg, lg_tensor **gin) {
+  lg_tensor *gout = n->saved[0], *w = n->saved[1];
+  if (n->inputs[0].needs_grad) gin[0] = G_conv2d(gg, w, NULL, CONV_STRIDE(n), CONV_PAD(n));
+  if (n->inputs[1].needs_grad) gin[1] = G_conv2d_weight_grad(gg, gout, CONV_PARAMS(n, w));
+}
+LG_DEFINE_OP(conv2d_input_grad);
+
+static void conv2d_weight_grad_rule(lg_node *n, lg_tensor *gg, lg_tensor **gin) {
+  lg_tensor *x = n->saved[0], *gout = n->saved[1];
+  if (n->inputs[0].needs_grad) gin[0] = G_conv2d_input_grad(gout, gg, CONV_PARAMS(n, x));
+  if (n->inputs[1].needs_grad) gin[1] = G_conv2d(x, gg, NULL, CONV_STRIDE(n), CONV_PAD(n));
+}
+LG_DEFINE_OP(conv2d_weight_grad);

@@ -96,6 +96,7 @@ static inline lg_tensor *G_gather(lg_tensor *a, int dim, lg_tensor *index) {
 static inline lg_tensor *G_index_add_to(lg_tensor *g, int dim, lg_tensor *index, int ndim, const int64_t *shape) {
   return g && index ? lg_adopt(lg_index_add_to(g, dim, index, ndim, shape)) : NULL;
 }
+static inline lg_tensor *G_conv2d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[2], const int pad[2]) { return x && w ? lg_adopt(lg_conv2d(x, w, b, stride, pad)) : NULL; }
 
 /* ---- derivatives too long for a registry line (PyTorch's formulas) ---- */
 
