@@ -14,7 +14,7 @@
  * or :double()); float32 with float64 promotes to float64, like elementwise ops. */
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 /* ---- layouts ------------------------------------------------------------------ */
 
@@ -207,67 +207,31 @@ lg_tensor *lg_matmul(lg_tensor *a, lg_tensor *b) {
 /* ---- backward: ga = g @ b^T, gb = a^T @ g --------------------------------------
  * 1-D operands are lifted to matrices (a -> [1, k], b -> [k, 1]) and g to
  * [..., n, m]; the lifted dim is dropped from the result again. Batch dims a or b
- * were broadcast over are summed by the engine (fit_to_edge). */
+ * were broadcast over are summed by the engine; when b has no batch dims but a
+ * does, gb is one product over a's [B*n, k] rows instead of a [B, k, m] one summed
+ * afterwards. Written with ops, so the gradients are differentiable in turn. */
+static lg_tensor *mT(lg_tensor *t) { return G_transpose(t, -1, -2); }
 
-static lg_tensor *mT(lg_tensor *t) { return lg_transpose(t, -1, -2); }
-
-/* x @ y^T or x^T @ y, releasing nothing. */
-static lg_tensor *mm_t(lg_tensor *x, lg_tensor *y, bool transpose_x) {
-  lg_tensor *t = transpose_x ? mT(x) : mT(y);
-  lg_tensor *r = t ? (transpose_x ? lg_matmul(t, y) : lg_matmul(x, t)) : NULL;
-  lg_release(t);
-  return r;
-}
-
-/* Drops the lifted size-1 dim `dim` of r (taking r's reference). */
-static lg_tensor *drop_dim(lg_tensor *r, bool drop, int dim) {
-  if (!r || !drop) return r;
-  lg_tensor *s = lg_squeeze(r, dim);
-  lg_release(r);
-  return s;
-}
-
-/* gb when b has no batch dims but a does: one gemm a2^T @ g2 over [B*n, .] rows,
- * instead of a [B, k, m] product summed afterwards. */
-static lg_tensor *grad_shared_b(lg_tensor *A, lg_tensor *G) {
-  int64_t ra[2] = {-1, A->shape[A->ndim - 1]}, rg[2] = {-1, G->shape[G->ndim - 1]};
-  lg_tensor *a2 = lg_reshape(A, 2, ra), *g2 = a2 ? lg_reshape(G, 2, rg) : NULL;
-  lg_tensor *r = g2 ? mm_t(a2, g2, true) : NULL;
-  lg_release(a2);
-  lg_release(g2);
-  return r;
-}
-
-static int matmul_backward(lg_node *node, lg_tensor *g, lg_tensor **gin) {
-  lg_tensor *a = node->saved[0], *b = node->saved[1];
-  bool need_a = node->inputs[0].needs_grad, need_b = node->inputs[1].needs_grad;
-  if (a->ndim == 1 && b->ndim == 1) { /* dot: g is 0-d */
-    if (need_a && !(gin[0] = lg_mul(g, b))) return -1;
-    if (need_b && !(gin[1] = lg_mul(g, a))) return -1;
-    return 0;
-  }
+static void matmul_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_tensor *a = n->saved[0], *b = n->saved[1];
   bool a1 = a->ndim == 1, b1 = b->ndim == 1;
-  lg_tensor *A = a1 ? lg_unsqueeze(a, 0) : (lg_retain(a), a);
-  lg_tensor *B = b1 ? lg_unsqueeze(b, 1) : (lg_retain(b), b);
-  lg_tensor *G = b1 ? lg_unsqueeze(g, g->ndim) : (lg_retain(g), g);
-  if (G && a1) {
-    lg_tensor *lifted = lg_unsqueeze(G, G->ndim - 1);
-    lg_release(G);
-    G = lifted;
+  if (a1 && b1) { /* dot: g is 0-d */
+    if (n->inputs[0].needs_grad) gin[0] = G_mul(g, b);
+    if (n->inputs[1].needs_grad) gin[1] = G_mul(g, a);
+    return;
   }
-  int rc = A && B && G ? 0 : -1;
-  if (rc == 0 && need_a) {
-    gin[0] = drop_dim(mm_t(G, B, false), a1, -2);
-    if (!gin[0]) rc = -1;
+  lg_tensor *A = a1 ? G_unsqueeze(a, 0) : a, *B = b1 ? G_unsqueeze(b, 1) : b;
+  lg_tensor *G = b1 ? G_unsqueeze(g, g->ndim) : g;
+  if (a1) G = G_unsqueeze(G, g->ndim + b1 - 1);
+  if (n->inputs[0].needs_grad) {
+    lg_tensor *ga = G_matmul(G, mT(B));
+    gin[0] = a1 ? G_squeeze(ga, -2) : ga;
   }
-  if (rc == 0 && need_b) {
-    lg_tensor *r = B->ndim == 2 && A->ndim > 2 ? grad_shared_b(A, G) : mm_t(A, G, true);
-    gin[1] = drop_dim(r, b1, -1);
-    if (!gin[1]) rc = -1;
+  if (n->inputs[1].needs_grad) {
+    int64_t ra[2] = {-1, a->shape[a->ndim - 1]}, rg[2] = {-1, b1 ? 1 : b->shape[b->ndim - 1]};
+    lg_tensor *gb = (b1 || b->ndim == 2) && a->ndim > 2 ? G_matmul(mT(G_reshape(A, 2, ra)), G_reshape(G, 2, rg))
+                                       : G_matmul(mT(A), G);
+    gin[1] = b1 ? G_squeeze(gb, -1) : gb;
   }
-  lg_release(A);
-  lg_release(B);
-  lg_release(G);
-  return rc;
 }
-LG_DEFINE_OWNED_OP(matmul);
+LG_DEFINE_OP(matmul);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 
 /* How a 2-D matrix can be handed to BLAS as is: row-major (trans false) or
@@ -96,9 +96,11 @@ lg_tensor *lg_linear(lg_tensor *x, lg_tensor *w, lg_tensor *b) {
     if (!node) {
       lg_release(out);
       out = NULL;
-    } else {
-      lg_save(node, 0, xd);
-      lg_save(node, 1, wd);
+    } else { /* the inputs for create_graph, their dense forms for the fused backward */
+      lg_save(node, 0, x);
+      lg_save(node, 1, w);
+      lg_save(node, 2, xd);
+      lg_save(node, 3, wd);
       node->i[0] = rows;
     }
   }
@@ -123,39 +125,43 @@ static void column_sums(const void *m, lg_dtype dt, int64_t rows, int64_t cols, 
   }
 }
 
-/* gx = g @ w, gw = g^T @ x over the flattened rows, gb = column sums of g. */
-static int linear_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  lg_tensor *x = n->saved[0], *w = n->saved[1];
+/* First order: gx = g @ w, gw = g^T @ x over the flattened rows and gb = column
+ * sums of g, each one gemm (or pass) on the dense forms saved by the forward. */
+static void linear_fused_grads(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_tensor *x = n->saved[2], *w = n->saved[3];
   int64_t rows = n->i[0], out_f = w->shape[0], in_f = w->shape[1];
   lg_dtype dt = x->dtype;
   bool wt = false;
   int64_t ldw = in_f;
   blas_layout(w, &wt, &ldw);
-  lg_tensor *gd = lg_dense(g, dt);
-  if (!gd) return -1;
+  lg_tensor *gd = lg_adopt(lg_dense(g, dt));
+  if (!gd) return;
   const void *gp = lg_data_ptr(gd);
-  int rc = 0;
-  if (n->inputs[0].needs_grad) {
-    gin[0] = lg_new_like_shape(x->ndim, x->shape, dt);
-    if (!gin[0]) rc = -1;
-    else gemm(dt, false, wt, rows, in_f, out_f, gp, out_f, lg_data_ptr(w), ldw, 0, lg_data_ptr(gin[0]), in_f);
-  }
-  if (rc == 0 && n->inputs[1].needs_grad) {
-    gin[1] = lg_new_like_shape(2, w->shape, dt);
-    if (!gin[1]) rc = -1;
-    else gemm(dt, true, false, out_f, in_f, rows, gp, out_f, lg_data_ptr(x), in_f, 0, lg_data_ptr(gin[1]), in_f);
-  }
-  if (rc == 0 && n->inputs[2].needs_grad) {
+  if (n->inputs[0].needs_grad && (gin[0] = lg_adopt(lg_new_like_shape(x->ndim, x->shape, dt))))
+    gemm(dt, false, wt, rows, in_f, out_f, gp, out_f, lg_data_ptr(w), ldw, 0, lg_data_ptr(gin[0]), in_f);
+  if (n->inputs[1].needs_grad && (gin[1] = lg_adopt(lg_new_like_shape(2, w->shape, dt))))
+    gemm(dt, true, false, out_f, in_f, rows, gp, out_f, lg_data_ptr(x), in_f, 0, lg_data_ptr(gin[1]), in_f);
+  if (n->inputs[2].needs_grad) {
     double *acc = calloc((size_t)(out_f > 0 ? out_f : 1), sizeof *acc);
-    gin[2] = acc ? lg_new_like_shape(1, &out_f, dt) : NULL;
-    if (!gin[2]) {
-      rc = acc ? -1 : lg_failed("out of memory in linear backward");
-    } else {
+    if (!acc) lg_failed("out of memory in linear backward");
+    else if ((gin[2] = lg_adopt(lg_new_like_shape(1, &out_f, dt))))
       column_sums(gp, dt, rows, out_f, acc, lg_data_ptr(gin[2]));
-    }
     free(acc);
   }
-  lg_release(gd);
-  return rc;
 }
-LG_DEFINE_FIRST_ORDER_OP(linear);
+
+/* Under create_graph: the same gradients as ops, so they are differentiable. */
+static void linear_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  if (!lg_grad_enabled()) { /* an ordinary backward */
+    linear_fused_grads(n, g, gin);
+    return;
+  }
+  lg_tensor *x = n->saved[0], *w = n->saved[1];
+  int64_t rows = n->i[0], out_f = w->shape[0], in_f = w->shape[1];
+  if (n->inputs[0].needs_grad) gin[0] = G_matmul(g, w);
+  if (n->inputs[1].needs_grad)
+    gin[1] = G_matmul(G_transpose(G_reshape(g, 2, (int64_t[2]){rows, out_f}), 0, 1),
+                      G_reshape(x, 2, (int64_t[2]){rows, in_f}));
+  if (n->inputs[2].needs_grad) gin[2] = G_sum_to(g, 1, &out_f);
+}
+LG_DEFINE_OP(linear);
