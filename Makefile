@@ -12,22 +12,31 @@ LIBS    := -lopenblas -lz -lm
 OMP     := -fopenmp
 
 CORE_DIRS := core ops kernels io da lua
-SRCS    := $(filter-out src/lua/env.c,$(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.c)))
+SRCS    := $(filter-out src/lua/env.c src/lua/readline.c,$(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.c)))
 HDRS    := $(wildcard src/*.h $(foreach d,$(CORE_DIRS),src/$(d)/*.h src/$(d)/*.def))
 BUILD   ?= build
 OUT     := $(BUILD)/lunagrad/core.so
 ENV_OUT := $(BUILD)/lunagrad/env.so
+# The REPL's line editing (bin/lunagrad): GNU readline when its headers are there,
+# otherwise the module still handles Ctrl-C and the REPL reads with io.read.
+RL_OUT  := $(BUILD)/lunagrad/readline.so
+RL_FLAGS:= $(if $(wildcard /usr/include/readline/readline.h),-DLG_HAVE_READLINE,)
+RL_LIBS := $(if $(wildcard /usr/include/readline/readline.h),-lreadline,)
 SPECS   ?= spec
 ASAN_OUT:= $(BUILD)-asan/lunagrad/core.so
 
-DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1g-dev libstb-dev
+DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1g-dev libstb-dev libreadline-dev tmux
 
 BUSTED  := busted --lua=lua5.4
 LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/?.so;;'
 
 .PHONY: all deps test test-portable sanitize demo data bench fuzz soak clean
 
-all: $(OUT) $(ENV_OUT)
+all: $(OUT) $(ENV_OUT) $(RL_OUT)
+
+$(RL_OUT): src/lua/readline.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(DEFS) $(RL_FLAGS) -fPIC -shared $(INCS) -o $@ $< $(RL_LIBS)
 
 $(ENV_OUT): src/lua/env.c Makefile
 	@mkdir -p $(dir $@)
@@ -40,6 +49,10 @@ $(OUT): $(SRCS) $(HDRS) Makefile
 $(BUILD)-asan/lunagrad/env.so: src/lua/env.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $<
+
+$(BUILD)-asan/lunagrad/readline.so: src/lua/readline.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(WARN) $(DEFS) $(RL_FLAGS) -fPIC -shared $(INCS) -o $@ $< $(RL_LIBS)
 
 $(ASAN_OUT): $(SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -84,7 +97,7 @@ test-portable: test-generic
 # The suite against a core built with AddressSanitizer + UBSan. lua5.4 itself is
 # not instrumented, so the ASan runtime is preloaded; any report fails the run.
 sanitize: deps
-	@$(MAKE) --no-print-directory $(ASAN_OUT) $(BUILD)-asan/lunagrad/env.so
+	@$(MAKE) --no-print-directory $(ASAN_OUT) $(BUILD)-asan/lunagrad/env.so $(BUILD)-asan/lunagrad/readline.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)-asan/?.so;;' $(BUSTED) $(SPECS)

@@ -244,25 +244,47 @@ if gap > 0 then
 end
 
 ------------------------------------------------------------------------- plots
--- t-SNE of the 768 features of opts.tsne test images, half MNIST, half MNIST-M
--- (the first images of each test split: the split is shuffled and stratified).
+-- t-SNE of the 768 features of opts.tsne test images, half MNIST, half MNIST-M: the
+-- same stratified random sample of each test split (an equal share of every digit;
+-- the test splits are sorted by class, so their first images would be 0s and 1s).
+local function stratified_sample(labels, n, seed)
+  lg.manual_seed(seed)
+  local by_class, classes = {}, {}
+  for i, c in ipairs(labels:totable()) do
+    if not by_class[c] then by_class[c] = {}; classes[#classes + 1] = c end
+    local list = by_class[c]
+    list[#list + 1] = i
+  end
+  table.sort(classes)
+  local picks = {}
+  local per = n // #classes
+  for k, c in ipairs(classes) do
+    local list = by_class[c]
+    local take = math.min(#list, per + ((k <= n % #classes) and 1 or 0))
+    local perm = lg.randperm(#list):totable()
+    for j = 1, take do picks[#picks + 1] = list[perm[j]] end
+  end
+  return lg.tensor(picks, { dtype = 'int64' })
+end
 local half = math.min(opts.tsne // 2, S.xt:size(1), T.xt:size(1))
+local sample = stratified_sample(S.yt, half, 0) -- MNIST-M test images are the MNIST test digits, blended
+half = sample:numel()
 local function tsne_plot(model, title, file)
   local f = lg.no_grad(function()
     model.features:evaluate()
-    local fs = model.features(S.xt:narrow(1, 1, half))
-    local ft = model.features(T.xt:narrow(1, 1, half))
+    local fs = model.features(S.xt:index(1, sample))
+    local ft = model.features(T.xt:index(1, sample))
     model.features:train()
     return lg.cat({ fs, ft }, 1)
   end)
   local layout = da.tsne(f, { perplexity = 30, seed = 0 })
-  local class = lg.cat({ S.yt:narrow(1, 1, half), T.yt:narrow(1, 1, half) }, 1)
+  local class = lg.cat({ S.yt:index(1, sample), T.yt:index(1, sample) }, 1)
   local domain = {}
   for i = 1, 2 * half do domain[i] = i <= half and 1 or 2 end
   local names = {}
   for d = 0, 9 do names[d + 1] = 'digit ' .. d end
   plot.save(plot.scatter {
-    points = layout, class = class, domain = domain, title = title,
+    points = layout, class = class, domain = domain, title = title, xlabel = 't-SNE 1', ylabel = 't-SNE 2',
     class_names = names, domain_names = { 'MNIST (source)', 'MNIST-M (target)' },
   }, opts.out .. '/' .. file)
   return opts.out .. '/' .. file
@@ -290,7 +312,7 @@ files[#files + 1] = plot.save(plot.line {
 }, opts.out .. '/mnist_m_loss.svg')
 files[#files + 1] = plot.save(plot.line {
   series = acc_series, title = 'MNIST -> MNIST-M: target test accuracy (seed 1)', xlabel = 'step',
-  ylabel = 'accuracy',
+  ylabel = 'MNIST-M test accuracy',
 }, opts.out .. '/mnist_m_accuracy.svg')
 
 print(string.format('wall time %.0f s (t-SNE %.0f s); plots: %s', now() - t_start, t_tsne, table.concat(files, ', ')))

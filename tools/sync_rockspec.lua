@@ -1,5 +1,6 @@
 -- Rewrites the file lists of lunagrad-scm-1.rockspec from the tree:
--- every C file under src/{core,ops,kernels,io,da,lua} (but the env module) into lunagrad.core, every lua/**.lua as a module.
+-- every C file under src/{core,ops,kernels,io,da,lua} (but the env and readline modules) into lunagrad.core,
+-- every lua/**.lua as a module.
 -- Run: lua5.4 tools/sync_rockspec.lua   (spec/rockspec_spec.lua checks it was run)
 local ROCKSPEC = 'lunagrad-scm-1.rockspec'
 
@@ -11,7 +12,7 @@ local function list(cmd)
 end
 
 local function expected_lists()
-  local sources = list("ls src/core/*.c src/ops/*.c src/kernels/*.c src/io/*.c src/da/*.c src/lua/*.c | grep -v src/lua/env.c")
+  local sources = list("ls src/core/*.c src/ops/*.c src/kernels/*.c src/io/*.c src/da/*.c src/lua/*.c | grep -v -e src/lua/env.c -e src/lua/readline.c")
   local modules = {}
   for _, file in ipairs(list("find lua -name '*.lua'")) do
     local name = file:gsub('^lua/', ''):gsub('/init%.lua$', ''):gsub('%.lua$', ''):gsub('/', '.')

@@ -1,7 +1,21 @@
 -- lunagrad: tensors, autograd and the Gradient Reversal Layer, from Lua 5.4.
 -- The C core (lunagrad.core) does the work; this file adds the Lua-side API.
-require 'lunagrad.env' -- before the core: sets OpenMP's wait policy (see src/lua/env.c)
-local core = require 'lunagrad.core'
+-- The C modules exist only once built: from a source tree that is `make` (build/),
+-- so say that instead of Lua's "module 'lunagrad.env' not found" and its path list.
+local function require_built(name)
+  local ok, mod = pcall(require, name)
+  if ok then return mod end
+  if not tostring(mod):find("module '" .. name .. "' not found", 1, true) then error(mod, 0) end
+  local tree = debug.getinfo(1, 'S').source:match('^@(.-)lua/lunagrad/init%.lua$')
+  local f = tree and io.open((tree == '' and '.' or tree) .. '/Makefile')
+  if f then f:close() end
+  error(string.format('lunagrad: the C module %s is not built or not on package.cpath. %s', name, f
+    and string.format("In the source tree, run `make` in %s, then use LUA_CPATH='%sbuild/?.so;;' (bin/lunagrad "
+      .. 'does that itself)', tree == '' and '.' or tree, tree)
+    or 'Install the rock (luarocks --lua-version=5.4 make), and with --local run eval "$(luarocks --lua-version=5.4 path)"'), 0)
+end
+require_built 'lunagrad.env' -- before the core: sets OpenMP's wait policy (see src/lua/env.c)
+local core = require_built 'lunagrad.core'
 
 local lg = {}
 for name, fn in pairs(core) do lg[name] = fn end
