@@ -236,8 +236,10 @@ static double generic_fma_loop(int64_t iters) {
       for (int i = 0; i < 12; i++) x[i] = x[i] * mul + add;
     __asm__ volatile("" : : "g"(&x) : "memory");
   }
-  volatile float sink = 0;
-  for (int i = 0; i < 12; i++) sink += x[i][0];
+  float sum = 0;
+  for (int i = 0; i < 12; i++) sum += x[i][0];
+  volatile float sink = sum;
+  (void)sink;
   return (double)iters * 8 * 12 * 4 * 2;
 }
 
