@@ -11,12 +11,8 @@ domain-adversarial training.]],
   license = "MIT",
 }
 dependencies = { "lua >= 5.4" }
--- Debian: apt-get install libopenblas-dev zlib1g-dev libstb-dev libreadline-dev
 external_dependencies = {
   OPENBLAS = { library = "openblas" },
-  ZLIB = { header = "zlib.h", library = "z" },
-  STB = { header = "stb/stb_image.h" }, -- also stb_image_write.h and stb_easy_font.h (libstb-dev)
-  READLINE = { header = "readline/readline.h", library = "readline" },
 }
 build = {
   type = "builtin",
@@ -25,6 +21,7 @@ build = {
       sources = {
         "src/core/autograd.c",
         "src/core/error.c",
+        "src/core/inplace.c",
         "src/core/iter.c",
         "src/core/scope.c",
         "src/core/storage.c",
@@ -39,13 +36,12 @@ build = {
         "src/kernels/sgemm_avx512.c",
         "src/kernels/threads.c",
         "src/lua/autograd.c",
-        "src/lua/clock.c",
         "src/lua/conv.c",
         "src/lua/core.c",
         "src/lua/create.c",
         "src/lua/da.c",
         "src/lua/data.c",
-        "src/lua/image_write.c",
+        "src/lua/inplace.c",
         "src/lua/io.c",
         "src/lua/kernels.c",
         "src/lua/linalg.c",
@@ -72,11 +68,10 @@ build = {
       },
       libraries = { "openblas", "z", "m" },
       defines = { "_DEFAULT_SOURCE" },
-      incdirs = { "src", "$(OPENBLAS_INCDIR)", "$(ZLIB_INCDIR)", "$(STB_INCDIR)" },
-      libdirs = { "$(OPENBLAS_LIBDIR)", "$(ZLIB_LIBDIR)" },
+      incdirs = { "src", "$(OPENBLAS_INCDIR)" },
+      libdirs = { "$(OPENBLAS_LIBDIR)" },
     },
     ["lunagrad.env"] = { sources = { "src/lua/env.c" } },
-    ["lunagrad.readline"] = { sources = { "src/lua/readline.c" }, defines = { "_DEFAULT_SOURCE", "LG_HAVE_READLINE" }, libraries = { "readline" }, incdirs = { "$(READLINE_INCDIR)" }, libdirs = { "$(READLINE_LIBDIR)" } },
     -- lua modules
     ["lunagrad"] = "lua/lunagrad/init.lua",
     ["lunagrad.da"] = "lua/lunagrad/da/init.lua",

@@ -37,6 +37,7 @@ typedef struct lg_storage {
   size_t nbytes;   /* bytes requested */
   size_t capacity; /* bytes of the size class actually held */
   void *data;      /* 64-byte aligned */
+  uint64_t version; /* bumped by every in-place write: backward checks what it saved */
 } lg_storage;
 
 typedef struct lg_node lg_node;
@@ -129,6 +130,15 @@ lg_tensor *lg_to_dtype(lg_tensor *t, lg_dtype dtype); /* retained t if same dtyp
 lg_tensor *lg_detach(lg_tensor *t);                   /* alias without graph */
 int lg_fill(lg_tensor *t, double value);              /* in place */
 int lg_copy(lg_tensor *dst, lg_tensor *src);          /* in place, src broadcasts to dst */
+
+/* ---- in-place ops (core/inplace.c) ----------------------------------------
+ * t takes the value of `result`, an out-of-place result of t's shape computed from
+ * t (for instance lg_add(t, b) for add_), and, under grad mode, its history: t's
+ * grad_fn becomes result's, so backward goes through the in-place op. Bumps t's
+ * version, so a node that saved t before fails at backward instead of reading
+ * the new values. Refuses a leaf that requires grad while grad mode is on.
+ * Takes result's reference (also on failure); returns 0 or -1. */
+int lg_inplace(lg_tensor *t, lg_tensor *result, const char *op);
 
 /* ---- elementwise (broadcasting): declared from the registry, ops/ops.def -------
  * lg_tensor *lg_NAME(lg_tensor *a [, double c0 [, double c1]]) for each LG_UNARY,

@@ -116,6 +116,7 @@ void lg_save(lg_node *node, int slot, lg_tensor *t) {
   lg_retain(t);
   lg_release(node->saved[slot]);
   node->saved[slot] = t;
+  node->saved_version[slot] = t->storage->version;
 }
 
 int lg_save_output(lg_node *node, int slot, lg_tensor *t) {
@@ -123,6 +124,7 @@ int lg_save_output(lg_node *node, int slot, lg_tensor *t) {
   if (!alias) return -1;
   lg_release(node->saved[slot]);
   node->saved[slot] = alias;
+  node->saved_version[slot] = t->storage->version;
   return 0;
 }
 
@@ -410,6 +412,21 @@ static int deliver(const walk *w, lg_edge *e, lg_tensor *g) {
   return rc;
 }
 
+/* PyTorch's version-counter check: what the rule will read is what was saved. */
+static int check_saved(const lg_node *n) {
+  char b[96];
+  for (int k = 0; k < LG_MAX_SAVED; k++) {
+    const lg_tensor *s = n->saved[k];
+    if (s && s->storage->version != n->saved_version[k])
+      return lg_failed("a tensor that '%s' saved for its gradient (saved tensor %d, shape %s) was "
+                       "modified by an in-place operation after the op (version %llu, now %llu); "
+                       "modify a clone() instead, or after backward", n->op->name, k + 1,
+                       lg_shape_str(s, b, sizeof b), (unsigned long long)n->saved_version[k],
+                       (unsigned long long)s->storage->version);
+  }
+  return 0;
+}
+
 /* The rule's gradients, in its scope; a needed input left NULL gets zeros. */
 static int run_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   size_t mark = lg_scope_open();
@@ -441,7 +458,8 @@ static int run_node(lg_node *n, node_list *ready, const walk *w) {
   lg_tensor **gin = n->n_inputs <= 4 ? stack_gin : calloc((size_t)n->n_inputs, sizeof *gin);
   if (rc == 0 && !gin) rc = lg_failed("out of memory in backward");
   bool run = rc == 0 && g && (!w->targets || n->needed);
-  if (run) rc = run_rule(n, g, gin);
+  if (run) rc = check_saved(n);
+  if (run && rc == 0) rc = run_rule(n, g, gin);
   if (rc == 0 && run && anomaly_enabled) rc = check_gradients(n, gin);
   for (int i = 0; i < n->n_inputs; i++) {
     lg_edge *e = &n->inputs[i];

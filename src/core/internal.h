@@ -57,6 +57,7 @@ struct lg_node {
   int n_inputs;
   lg_edge *inputs;
   lg_tensor *saved[LG_MAX_SAVED];
+  uint64_t saved_version[LG_MAX_SAVED]; /* each saved tensor's storage version when saved */
   double f[4];              /* op parameters (alpha, exponent, ...) */
   int64_t i[2 * LG_MAX_DIMS]; /* integer parameters (dims, sizes) */
   bool released;            /* saved tensors freed after backward */

@@ -56,6 +56,7 @@ lg_storage *lg_storage_new(size_t nbytes) {
     }
   }
   s->refcount = 1;
+  s->version = 0;
   s->nbytes = nbytes;
   s->capacity = capacity;
   s->data = data;

@@ -135,6 +135,7 @@ int lg_set(lg_tensor *t, const int64_t *idx, double v) {
   case LG_F64: ((double *)t->storage->data)[off] = v; break;
   default: ((int64_t *)t->storage->data)[off] = lg_to_int64(v); break;
   }
+  t->storage->version++;
   return 0;
 }
 
@@ -343,6 +344,7 @@ int lg_fill(lg_tensor *t, double value) {
   int64_t strides[1][LG_MAX_DIMS];
   memcpy(strides[0], t->stride, sizeof t->stride);
   lg_iterate(1, ops, strides, t->ndim, t->shape, set_row, &c, true);
+  t->storage->version++;
   return 0;
 }
 
@@ -361,6 +363,7 @@ int lg_copy(lg_tensor *dst, lg_tensor *src) {
   memcpy(strides[0], dst->stride, sizeof dst->stride);
   lg_broadcast_strides(src, nd, shape, strides[1]);
   lg_iterate(2, ops, strides, nd, shape, copy_row, &c, true);
+  dst->storage->version++;
   return 0;
 }
 

@@ -44,6 +44,7 @@ void lgL_register_methods(lua_State *L, const luaL_Reg *fns);
  * with the module table on top of the stack. */
 void lgL_open_tensor(lua_State *L);
 void lgL_open_autograd(lua_State *L); /* backward, grad, the registry's op list (autograd.c) */
+void lgL_open_inplace(lua_State *L);  /* add_, mul_, copy_, ... (inplace.c) */
 void lgL_open_create(lua_State *L);
 void lgL_open_math(lua_State *L);
 void lgL_open_reduce(lua_State *L); /* max/min/argmax/softmax (lua_reduce.c) */

@@ -18,6 +18,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lua_setfield(L, -2, "isatty");
   lgL_open_tensor(L);
   lgL_open_autograd(L);
+  lgL_open_inplace(L);
   lgL_open_create(L);
   lgL_open_math(L);
   lgL_open_reduce(L);
@@ -29,8 +30,6 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_da(L);
   lgL_open_optim(L);
   lgL_open_kernels(L);
-  { void lgL_open_clock(lua_State *L); lgL_open_clock(L); }             /* clock.c */
-  { void lgL_open_image_write(lua_State *L); lgL_open_image_write(L); } /* image_write.c */
   /* copy the methods into the module table */
   lua_getfield(L, -1, "Tensor");
   lua_pushnil(L);

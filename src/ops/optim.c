@@ -53,5 +53,6 @@ int lg_sgd_update(lg_tensor *param, lg_tensor *grad, lg_tensor *buf, const lg_sg
   for (int k = 0; k < 3; k++) memcpy(strides[k], ops[k]->stride, sizeof strides[k]);
   lg_iterate(3, ops, strides, param->ndim, param->shape,
              param->dtype == LG_F32 ? sgd_row_f32 : sgd_row_f64, &c, true);
+  param->storage->version++;
   return 0;
 }
