@@ -11,8 +11,12 @@ domain-adversarial training.]],
   license = "MIT",
 }
 dependencies = { "lua >= 5.4" }
+-- Debian: apt-get install libopenblas-dev zlib1g-dev libstb-dev libreadline-dev
 external_dependencies = {
   OPENBLAS = { library = "openblas" },
+  ZLIB = { header = "zlib.h", library = "z" },
+  STB = { header = "stb/stb_image.h" }, -- also stb_image_write.h and stb_easy_font.h (libstb-dev)
+  READLINE = { header = "readline/readline.h", library = "readline" },
 }
 build = {
   type = "builtin",
@@ -36,11 +40,13 @@ build = {
         "src/kernels/sgemm_avx512.c",
         "src/kernels/threads.c",
         "src/lua/autograd.c",
+        "src/lua/clock.c",
         "src/lua/conv.c",
         "src/lua/core.c",
         "src/lua/create.c",
         "src/lua/da.c",
         "src/lua/data.c",
+        "src/lua/image_write.c",
         "src/lua/inplace.c",
         "src/lua/io.c",
         "src/lua/kernels.c",
@@ -68,10 +74,11 @@ build = {
       },
       libraries = { "openblas", "z", "m" },
       defines = { "_DEFAULT_SOURCE" },
-      incdirs = { "src", "$(OPENBLAS_INCDIR)" },
-      libdirs = { "$(OPENBLAS_LIBDIR)" },
+      incdirs = { "src", "$(OPENBLAS_INCDIR)", "$(ZLIB_INCDIR)", "$(STB_INCDIR)" },
+      libdirs = { "$(OPENBLAS_LIBDIR)", "$(ZLIB_LIBDIR)" },
     },
     ["lunagrad.env"] = { sources = { "src/lua/env.c" } },
+    ["lunagrad.readline"] = { sources = { "src/lua/readline.c" }, defines = { "_DEFAULT_SOURCE", "LG_HAVE_READLINE" }, libraries = { "readline" }, incdirs = { "$(READLINE_INCDIR)" }, libdirs = { "$(READLINE_LIBDIR)" } },
     -- lua modules
     ["lunagrad"] = "lua/lunagrad/init.lua",
     ["lunagrad.da"] = "lua/lunagrad/da/init.lua",
