@@ -37,8 +37,7 @@ end
 -- Starts `lunagrad` in a detached 100 x 40 tmux pane (a private tmux server).
 local function start(home, extra_env)
   sessions = sessions + 1
-  local self = setmetatable({ socket = string.format('lunagrad-spec-%d-%d', lg.clock() * 1e6 // 1, sessions),
-    home = home }, Session)
+  local self = setmetatable({ socket = string.format('%s/tmux-%d.sock', home, sessions), home = home }, Session)
   local cmd = repl_env(home, extra_env) .. ' lua5.4 bin/lunagrad; echo "[repl exited $?]"; sleep 600'
   local out = run(self:tmux('-f /dev/null new-session -d -s repl -x 100 -y 40 -c ' .. sh_quote(os.getenv('PWD') or '.')
     .. ' ' .. sh_quote(cmd)))
@@ -47,7 +46,7 @@ local function start(home, extra_env)
   return self
 end
 
-function Session:tmux(args) return 'env -u LD_PRELOAD tmux -L ' .. self.socket .. ' ' .. args end
+function Session:tmux(args) return 'env -u LD_PRELOAD tmux -S ' .. sh_quote(self.socket) .. ' ' .. args end
 
 function Session:screen()
   local p = io.popen(self:tmux('capture-pane -p -J -S -200 -t repl') .. ' 2>&1')
@@ -78,7 +77,10 @@ end
 function Session:type(text) assert(os.execute(self:tmux('send-keys -t repl -l ' .. sh_quote(text)))) end
 function Session:key(...) assert(os.execute(self:tmux('send-keys -t repl ' .. table.concat({ ... }, ' ')))) end
 function Session:line(text) self:type(text); self:key('Enter') end
-function Session:close() os.execute(self:tmux('kill-server') .. ' >/dev/null 2>&1') end
+function Session:close()
+  os.execute(self:tmux('kill-server') .. ' >/dev/null 2>&1')
+  os.remove(self.socket)
+end
 
 -- Lines of the screen exactly equal to s.
 local function count_lines(screen, s)
@@ -90,7 +92,10 @@ end
 describe('the lunagrad REPL in a terminal (tmux)', function()
   local session
   after_each(function()
-    if session then session:close() end
+    if session then
+      session:close()
+      os.execute('rm -rf ' .. sh_quote(session.home))
+    end
     session = nil
   end)
 
