@@ -3,21 +3,90 @@
  *
  * max: padding counts as -inf (it never wins); ties keep the first maximum and
  * NaN wins, like PyTorch. The winner's flat position in its [H, W] plane is
- * saved as an int64 tensor, so backward is a scatter-add of g into those spots
- * (2x2 stride-2 windows: a one-byte code per output instead, see below).
- * Nothing is saved when the call is not recorded (no_grad, inference).
+ * saved as an int64 tensor (2x2 stride-2 windows: a one-byte code per output
+ * instead, see below). Nothing is saved when the call is not recorded.
  * avg: count_include_pad = true, so the divisor is the window clipped to the
- * PADDED input (always kH*kW in floor mode with pad <= k/2); backward spreads
- * g/divisor over the window's real pixels.
- * Each (image, channel) plane is independent: OpenMP splits over planes. */
+ * PADDED input (always kH*kW in floor mode with pad <= k/2).
+ *
+ * Backward is made of registered ops, so that gradients of gradients flow:
+ *   max_pool2d:          dx = max_pool2d_backward(g, argmax)  (scatter g to the winners)
+ *   max_pool2d_backward: dg = max_pool2d_gather(gg, argmax)   (read gg at the winners)
+ *   max_pool2d_gather:   da = max_pool2d_backward(gg, argmax)
+ *   avg_pool2d:          dx = avg_pool2d_backward(g)  (spread g/divisor over the window)
+ *   avg_pool2d_backward: dg = avg_pool2d(gg)
+ * The first-order path is the same call (not recording when grad mode is off), so
+ * an ordinary backward runs the fast 2x2 scatter as before.
+ * Each (image, channel) plane is independent: OpenMP splits over planes.
+ *
+ * The kernels are written once over the element type T, in the part of this file
+ * after `#else`, which the file includes into itself twice (T = float, T = double);
+ * TYPED(name) names the copy (name_f32, name_f64) and BY_DTYPE calls the right one. */
+#ifndef LG_POOL_KERNELS
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 typedef struct {
-  int64_t planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+  int64_t n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, planes;
 } pool_geom;
+
+/* The window of output (oy, ox) clipped to the input: rows [y0, y1), cols [x0, x1);
+ * divisor counts padding (count_include_pad), not what lies beyond it. */
+typedef struct {
+  int64_t y0, y1, x0, x1, divisor;
+} pool_window;
+
+static inline pool_window window_at(const pool_geom *g, int64_t oy, int64_t ox) {
+  int64_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+  int64_t y1 = y0 + g->kh < g->h ? y0 + g->kh : g->h;
+  int64_t x1 = x0 + g->kw < g->w ? x0 + g->kw : g->w;
+  int64_t yp = y0 + g->kh < g->h + g->ph ? y0 + g->kh : g->h + g->ph;
+  int64_t xp = x0 + g->kw < g->w + g->pw ? x0 + g->kw : g->w + g->pw;
+  return (pool_window){y0 < 0 ? 0 : y0, y1, x0 < 0 ? 0 : x0, x1, (yp - y0) * (xp - x0)};
+}
+
+/* Worth threads: enough elements in the input planes. */
+static inline bool parallel_planes(const pool_geom *g) { return g->planes * g->h * g->w >= LG_PARALLEL_GRAIN; }
+
+/* ---- 2x2 windows, stride 2, no padding (every LeNet-style net) --------------------
+ * Branch-free so that the compiler vectorizes it (random data made the branchy
+ * version mispredict on every other pixel). The winner is saved as a 2-bit code
+ * in one byte per output (0..3 = top-left, top-right, bottom-left, bottom-right)
+ * instead of an int64 position: 8x less memory traffic, and backward writes every
+ * dx element exactly once, so dx needs no zero fill and no scatter.
+ * The pairwise order (a vs b, then c, then d, each "v > best || v is NaN") is the
+ * general kernel's scan order, so ties and NaNs pick the same element. */
+static bool is_2x2(const pool_geom *g) {
+  return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+}
+
+/* Codes pass through int32 (the width of a float lane) inside the vector loops:
+ * with uint8 lanes the compiler vectorizes 32 outputs at a time only, and the
+ * short rows of small images (12, 4 outputs) fell to a branchy scalar tail. */
+#define LG_POOL2_SPAN 64
+
+#define LG_POOL_KERNELS
+#define T float
+#define TYPED(name) name##_f32
+#include "ops/nn_pool.c"
+#undef T
+#undef TYPED
+#define T double
+#define TYPED(name) name##_f64
+#include "ops/nn_pool.c"
+#undef T
+#undef TYPED
+#define BY_DTYPE(dt, name, ...) ((dt) == LG_F32 ? name##_f32(__VA_ARGS__) : name##_f64(__VA_ARGS__))
+
+/* ---- geometry --------------------------------------------------------------------- */
+
+static void set_output_size(pool_geom *g) {
+  g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
+  g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
+  g->planes = g->n * g->c;
+}
 
 static int pool_geometry(const lg_tensor *x, const int k[2], const int stride[2],
                          const int pad[2], pool_geom *g) {
@@ -36,7 +105,7 @@ static int pool_geometry(const lg_tensor *x, const int k[2], const int stride[2]
   if (pad[0] > k[0] / 2 || pad[1] > k[1] / 2)
     return lg_failed("padding should be at most half of the kernel size, got padding [%d,%d] "
                      "for kernel [%d,%d]", pad[0], pad[1], k[0], k[1]);
-  *g = (pool_geom){.planes = x->shape[0] * x->shape[1], .h = x->shape[2], .w = x->shape[3],
+  *g = (pool_geom){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3],
                    .kh = k[0], .kw = k[1], .sh = stride[0], .sw = stride[1], .ph = pad[0],
                    .pw = pad[1]};
   int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
@@ -44,197 +113,28 @@ static int pool_geometry(const lg_tensor *x, const int k[2], const int stride[2]
     return lg_failed("kernel %lldx%lld is larger than the padded input %lldx%lld "
                      "(input %lldx%lld, padding [%d,%d])", (long long)g->kh, (long long)g->kw,
                      (long long)hp, (long long)wp, (long long)g->h, (long long)g->w, pad[0], pad[1]);
-  g->oh = (hp - g->kh) / g->sh + 1;
-  g->ow = (wp - g->kw) / g->sw + 1;
+  set_output_size(g);
   return 0;
 }
 
-/* The window of output (oy, ox) clipped to the input: rows [y0, y1), cols [x0, x1). */
-#define LG_POOL_WINDOW(g, oy, ox)                                                 \
-  int64_t y0 = (oy) * (g)->sh - (g)->ph, x0 = (ox) * (g)->sw - (g)->pw;           \
-  int64_t y1 = y0 + (g)->kh < (g)->h ? y0 + (g)->kh : (g)->h;                     \
-  int64_t x1 = x0 + (g)->kw < (g)->w ? x0 + (g)->kw : (g)->w;                     \
-  /* count_include_pad: the divisor counts padding, not what lies beyond it */    \
-  int64_t yp = y0 + (g)->kh < (g)->h + (g)->ph ? y0 + (g)->kh : (g)->h + (g)->ph; \
-  int64_t xp = x0 + (g)->kw < (g)->w + (g)->pw ? x0 + (g)->kw : (g)->w + (g)->pw; \
-  int64_t divisor = (yp - y0) * (xp - x0);                                        \
-  if (y0 < 0) y0 = 0;                                                             \
-  if (x0 < 0) x0 = 0;                                                             \
-  (void)divisor
-
-#define LG_PARALLEL_PLANES(g) \
-  _Pragma("omp parallel for schedule(static) if ((g)->planes * (g)->h * (g)->w >= LG_PARALLEL_GRAIN)")
-
-/* ---- 2x2 windows, stride 2, no padding (every LeNet-style net) --------------------
- * Branch-free so that the compiler vectorizes it (random data made the branchy
- * version mispredict on every other pixel). The winner is saved as a 2-bit code
- * in one byte per output (0..3 = top-left, top-right, bottom-left, bottom-right)
- * instead of an int64 position: 8x less memory traffic, and backward writes every
- * dx element exactly once, so dx needs no zero fill and no scatter.
- * The pairwise order (a vs b, then c, then d, each "v > best || v is NaN") is the
- * general kernel's scan order, so ties and NaNs pick the same element. */
-static bool is_2x2(const pool_geom *g) {
-  return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+/* Node parameters of every pool op: i[0..5] kernel, stride, padding; i[6..7] the
+ * input's h, w. The batch and channel counts come from the operand. */
+static void save_geometry(lg_node *node, const pool_geom *g) {
+  int64_t p[8] = {g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->h, g->w};
+  memcpy(node->i, p, sizeof p);
 }
 
-/* Codes pass through int32 (the width of a float lane) inside the vector loops:
- * with uint8 lanes the compiler vectorizes 32 outputs at a time only, and the
- * short rows of small images (12, 4 outputs) fell to a branchy scalar tail. */
-#define LG_POOL2_SPAN 64
-#define LG_DEFINE_POOL2_ROWS(T, SUF)                                                           \
-  LG_VECTOR_CLONES static void max2_span_##SUF(const T *restrict r0, const T *restrict r1,       \
-                                               int64_t n, T *restrict o, int32_t *restrict k32) { \
-    for (int64_t ox = 0; ox < n; ox++) {                                                       \
-      T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];                \
-      T best = a;                                                                              \
-      int32_t k = 0;                                                                           \
-      if (b > best || b != b) best = b, k = 1;                                                 \
-      if (c > best || c != c) best = c, k = 2;                                                 \
-      if (d > best || d != d) best = d, k = 3;                                                 \
-      o[ox] = best;                                                                            \
-      k32[ox] = k;                                                                             \
-    }                                                                                          \
-  }                                                                                            \
-  static void max2_row_##SUF(const T *r0, const T *r1, int64_t ow, T *o, uint8_t *code) {       \
-    int32_t k32[LG_POOL2_SPAN];                                                                \
-    for (int64_t at = 0; at < ow; at += LG_POOL2_SPAN) {                                       \
-      int64_t n = ow - at < LG_POOL2_SPAN ? ow - at : LG_POOL2_SPAN;                           \
-      max2_span_##SUF(r0 + 2 * at, r1 + 2 * at, n, o + at, k32);                               \
-      for (int64_t i = 0; i < n; i++) code[at + i] = (uint8_t)k32[i];                          \
-    }                                                                                          \
-  }                                                                                            \
-  /* inference: no codes */                                                                    \
-  LG_VECTOR_CLONES static void max2_row_nc_##SUF(const T *restrict r0, const T *restrict r1,     \
-                                                 int64_t ow, T *restrict o) {                  \
-    for (int64_t ox = 0; ox < ow; ox++) {                                                      \
-      T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];                \
-      T best = a;                                                                              \
-      if (b > best || b != b) best = b;                                                        \
-      if (c > best || c != c) best = c;                                                        \
-      if (d > best || d != d) best = d;                                                        \
-      o[ox] = best;                                                                            \
-    }                                                                                          \
-  }                                                                                            \
-  LG_VECTOR_CLONES static void unmax2_span_##SUF(const T *restrict go,                         \
-                                                 const int32_t *restrict k32, int64_t n,       \
-                                                 T *restrict d0, T *restrict d1) {             \
-    for (int64_t ox = 0; ox < n; ox++) {                                                       \
-      T v = go[ox], z = 0;                                                                     \
-      int32_t k = k32[ox];                                                                     \
-      T e0 = k == 0 ? v : z, e1 = k == 1 ? v : z, e2 = k == 2 ? v : z, e3 = k == 3 ? v : z;    \
-      d0[2 * ox] = e0;                                                                         \
-      d0[2 * ox + 1] = e1;                                                                     \
-      d1[2 * ox] = e2;                                                                         \
-      d1[2 * ox + 1] = e3;                                                                     \
-    }                                                                                          \
-  }                                                                                            \
-  static void unmax2_row_##SUF(const T *go, const uint8_t *code, int64_t ow, T *d0, T *d1) {    \
-    int32_t k32[LG_POOL2_SPAN];                                                                \
-    for (int64_t at = 0; at < ow; at += LG_POOL2_SPAN) {                                       \
-      int64_t n = ow - at < LG_POOL2_SPAN ? ow - at : LG_POOL2_SPAN;                           \
-      for (int64_t i = 0; i < n; i++) k32[i] = code[at + i];                                   \
-      unmax2_span_##SUF(go + at, k32, n, d0 + 2 * at, d1 + 2 * at);                            \
-    }                                                                                          \
-  }                                                                                            \
-  /* code may be NULL (not recording) */                                                       \
-  static void max_pool_2x2_##SUF(const T *x, const pool_geom *g, T *out, uint8_t *code) {      \
-    LG_PARALLEL_PLANES(g)                                                                      \
-    for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
-      const T *src = x + pl * g->h * g->w;                                                     \
-      T *o = out + pl * g->oh * g->ow;                                                         \
-      for (int64_t oy = 0; oy < g->oh; oy++) {                                                 \
-        const T *r0 = src + 2 * oy * g->w;                                                     \
-        if (code)                                                                              \
-          max2_row_##SUF(r0, r0 + g->w, g->ow, o + oy * g->ow,                                 \
-                         code + (pl * g->oh + oy) * g->ow);                                    \
-        else                                                                                   \
-          max2_row_nc_##SUF(r0, r0 + g->w, g->ow, o + oy * g->ow);                             \
-      }                                                                                        \
-    }                                                                                          \
-  }                                                                                            \
-  /* Writes all of dx (uninitialised on entry); odd last rows/columns get zeros. */            \
-  static void max_unpool_2x2_##SUF(const T *gout, const uint8_t *code, const pool_geom *g,     \
-                                   T *dx) {                                                    \
-    LG_PARALLEL_PLANES(g)                                                                      \
-    for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
-      T *d = dx + pl * g->h * g->w;                                                            \
-      for (int64_t oy = 0; oy < g->oh; oy++) {                                                 \
-        T *d0 = d + 2 * oy * g->w;                                                             \
-        unmax2_row_##SUF(gout + (pl * g->oh + oy) * g->ow, code + (pl * g->oh + oy) * g->ow,   \
-                         g->ow, d0, d0 + g->w);                                                \
-        for (int64_t xx = 2 * g->ow; xx < g->w; xx++) d0[xx] = d0[g->w + xx] = 0;              \
-      }                                                                                        \
-      for (int64_t i = 2 * g->oh * g->w; i < g->h * g->w; i++) d[i] = 0;                       \
-    }                                                                                          \
-  }
-LG_DEFINE_POOL2_ROWS(float, f32)
-LG_DEFINE_POOL2_ROWS(double, f64)
+static pool_geom node_geometry(const lg_node *node, const lg_tensor *t) {
+  const int64_t *p = node->i;
+  pool_geom g = {.n = t->shape[0], .c = t->shape[1], .kh = p[0], .kw = p[1], .sh = p[2],
+                 .sw = p[3], .ph = p[4], .pw = p[5], .h = p[6], .w = p[7]};
+  set_output_size(&g);
+  return g;
+}
 
-#define LG_DEFINE_POOL_KERNELS(T, SUF)                                                         \
-  static void max_pool_##SUF(const T *x, const pool_geom *g, T *out, int64_t *arg) {          \
-    LG_PARALLEL_PLANES(g)                                                                      \
-    for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
-      const T *src = x + pl * g->h * g->w;                                                      \
-      T *o = out + pl * g->oh * g->ow;                                                         \
-      int64_t *a = arg ? arg + pl * g->oh * g->ow : NULL; /* NULL: not recording */           \
-      for (int64_t oy = 0; oy < g->oh; oy++)                                                   \
-        for (int64_t ox = 0; ox < g->ow; ox++) {                                               \
-          LG_POOL_WINDOW(g, oy, ox);                                                           \
-          T best = -INFINITY;                                                                  \
-          int64_t at = y0 * g->w + x0; /* windows always hold a pixel when pad <= k/2 */       \
-          for (int64_t y = y0; y < y1; y++)                                                    \
-            for (int64_t xx = x0; xx < x1; xx++) {                                             \
-              T v = src[y * g->w + xx];                                                         \
-              if (v > best || isnan(v)) { /* PyTorch's rule: NaN propagates */               \
-                best = v;                                                                      \
-                at = y * g->w + xx;                                                            \
-              }                                                                                \
-            }                                                                                  \
-          o[oy * g->ow + ox] = best;                                                           \
-          if (a) a[oy * g->ow + ox] = at;                                                      \
-        }                                                                                      \
-    }                                                                                          \
-  }                                                                                            \
-  static void max_unpool_##SUF(const T *gout, const int64_t *arg, const pool_geom *g, T *dx) { \
-    LG_PARALLEL_PLANES(g)                                                                      \
-    for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
-      T *d = dx + pl * g->h * g->w;                                                            \
-      const T *go = gout + pl * g->oh * g->ow;                                                 \
-      const int64_t *a = arg + pl * g->oh * g->ow;                                             \
-      for (int64_t i = 0; i < g->oh * g->ow; i++) d[a[i]] += go[i];                            \
-    }                                                                                          \
-  }                                                                                            \
-  static void avg_pool_##SUF(const T *x, const pool_geom *g, T *out) {                         \
-    LG_PARALLEL_PLANES(g)                                                                      \
-    for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
-      const T *src = x + pl * g->h * g->w;                                                      \
-      T *o = out + pl * g->oh * g->ow;                                                         \
-      for (int64_t oy = 0; oy < g->oh; oy++)                                                   \
-        for (int64_t ox = 0; ox < g->ow; ox++) {                                               \
-          LG_POOL_WINDOW(g, oy, ox);                                                           \
-          double acc = 0;                                                                      \
-          for (int64_t y = y0; y < y1; y++)                                                    \
-            for (int64_t xx = x0; xx < x1; xx++) acc += src[y * g->w + xx];                     \
-          o[oy * g->ow + ox] = (T)(acc / (double)divisor);                                     \
-        }                                                                                      \
-    }                                                                                          \
-  }                                                                                            \
-  static void avg_unpool_##SUF(const T *gout, const pool_geom *g, T *dx) {                     \
-    LG_PARALLEL_PLANES(g)                                                                      \
-    for (int64_t pl = 0; pl < g->planes; pl++) {                                               \
-      T *d = dx + pl * g->h * g->w;                                                            \
-      const T *go = gout + pl * g->oh * g->ow;                                                 \
-      for (int64_t oy = 0; oy < g->oh; oy++)                                                   \
-        for (int64_t ox = 0; ox < g->ow; ox++) {                                               \
-          LG_POOL_WINDOW(g, oy, ox);                                                           \
-          T share = (T)(go[oy * g->ow + ox] / (double)divisor);                                \
-          for (int64_t y = y0; y < y1; y++)                                                    \
-            for (int64_t xx = x0; xx < x1; xx++) d[y * g->w + xx] += share;                    \
-        }                                                                                      \
-    }                                                                                          \
-  }
-LG_DEFINE_POOL_KERNELS(float, f32)
-LG_DEFINE_POOL_KERNELS(double, f64)
+#define POOL_K(g) ((const int[2]){(int)(g)->kh, (int)(g)->kw})
+#define POOL_STRIDE(g) ((const int[2]){(int)(g)->sh, (int)(g)->sw})
+#define POOL_PAD(g) ((const int[2]){(int)(g)->ph, (int)(g)->pw})
 
 /* ---- forward ---------------------------------------------------------------------- */
 
@@ -242,7 +142,7 @@ static lg_tensor *pool_4d(lg_tensor *x, const int k[2], const int stride[2], con
                           bool is_max) {
   pool_geom g = {0}; /* gcc without OpenMP cannot see pool_geometry sets it */
   if (pool_geometry(x, k, stride, pad, &g)) return NULL;
-  int64_t oshape[4] = {x->shape[0], x->shape[1], g.oh, g.ow};
+  int64_t oshape[4] = {g.n, g.c, g.oh, g.ow};
   lg_tensor *in[1] = {x};
   bool record = lg_should_record(in, 1), fast = is_max && is_2x2(&g);
   /* the argmax only matters to backward; the 2x2 path keeps one byte per output
@@ -258,25 +158,15 @@ static lg_tensor *pool_4d(lg_tensor *x, const int k[2], const int stride[2], con
     lg_release(out);
     return NULL;
   }
-  bool f32 = x->dtype == LG_F32;
   void *a = arg ? lg_data_ptr(arg) : NULL;
-  if (fast && f32) max_pool_2x2_f32(lg_data_ptr(xc), &g, lg_data_ptr(out), a);
-  else if (fast) max_pool_2x2_f64(lg_data_ptr(xc), &g, lg_data_ptr(out), a);
-  else if (is_max && f32) max_pool_f32(lg_data_ptr(xc), &g, lg_data_ptr(out), a);
-  else if (is_max) max_pool_f64(lg_data_ptr(xc), &g, lg_data_ptr(out), a);
-  else if (f32) avg_pool_f32(lg_data_ptr(xc), &g, lg_data_ptr(out));
-  else avg_pool_f64(lg_data_ptr(xc), &g, lg_data_ptr(out));
+  if (fast) BY_DTYPE(x->dtype, max_pool_2x2, lg_data_ptr(xc), &g, lg_data_ptr(out), a);
+  else if (is_max) BY_DTYPE(x->dtype, max_pool, lg_data_ptr(xc), &g, lg_data_ptr(out), a);
+  else BY_DTYPE(x->dtype, avg_pool, lg_data_ptr(xc), &g, lg_data_ptr(out));
   lg_release(xc);
-  lg_node *node = NULL;
-  if (record && !(node = lg_record(is_max ? &lg_op_max_pool2d : &lg_op_avg_pool2d, out, in, 1))) {
-    lg_release(out);
-    out = NULL;
-  }
-  if (node) {
-    if (arg) lg_save(node, 0, arg);
-    int64_t params[6] = {k[0], k[1], stride[0], stride[1], pad[0], pad[1]};
-    for (int i = 0; i < 6; i++) node->i[i] = params[i];
-  }
+  lg_tensor *saves[1] = {arg};
+  lg_node *node;
+  out = lg_recorded(is_max ? &lg_op_max_pool2d : &lg_op_avg_pool2d, out, in, 1, saves, 1, &node);
+  if (node) save_geometry(node, &g);
   lg_release(arg);
   return out;
 }
@@ -300,43 +190,258 @@ lg_tensor *lg_avg_pool2d(lg_tensor *x, const int k[2], const int stride[2], cons
   return pool(x, k, stride, pad, false);
 }
 
-/* ---- backward ----------------------------------------------------------------------- */
+/* ---- backward ops ------------------------------------------------------------------
+ * Internal (rules call them); t is [n, c, oh, ow] for the backward ops (the output
+ * gradient) and [n, c, h, w] for the gather; the result has the other shape. */
 
-static int pool_backward(lg_node *n, lg_tensor *gout, lg_tensor **gin, bool is_max) {
-  const lg_edge *e = &n->inputs[0];
-  pool_geom g = {.planes = e->shape[0] * e->shape[1], .h = e->shape[2], .w = e->shape[3],
-                 .kh = n->i[0], .kw = n->i[1], .sh = n->i[2], .sw = n->i[3], .ph = n->i[4],
-                 .pw = n->i[5], .oh = gout->shape[2], .ow = gout->shape[3]};
-  bool fast = is_max && is_2x2(&g); /* writes every element of dx: no zero fill */
-  lg_tensor *gd = lg_to_dtype(gout, e->dtype);
-  lg_tensor *gc = gd ? lg_contiguous(gd) : NULL;
-  lg_release(gd);
-  lg_tensor *dx = !gc ? NULL
-                  : fast ? lg_new_like_shape(4, e->shape, e->dtype)
-                         : lg_zeros(4, e->shape, e->dtype);
-  if (!dx) {
-    lg_release(gc);
-    return -1;
+static int check_pool_operand(const lg_tensor *t, const pool_geom *g, bool input_side, const char *op) {
+  char b[96];
+  bool ok = t->ndim == 4 && lg_is_float(t->dtype) && t->shape[2] == (input_side ? g->h : g->oh) &&
+            t->shape[3] == (input_side ? g->w : g->ow);
+  return ok ? 0 : lg_failed("%s: operand %s does not fit the pooling geometry", op, lg_shape_str(t, b, sizeof b));
+}
+
+/* Makes out (shape of the other side), runs the kernel on t's dense form and records. */
+static lg_tensor *pool_backward_op(const lg_op_info *op, lg_tensor *t, lg_tensor *arg, const pool_geom *g) {
+  bool gather = op == &lg_op_max_pool2d_gather;
+  if (check_pool_operand(t, g, gather, op->name)) return NULL;
+  int64_t shape[4] = {g->n, g->c, gather ? g->oh : g->h, gather ? g->ow : g->w};
+  bool fast = arg && is_2x2(g), fills = gather || fast; /* kernels that write every element */
+  lg_tensor *tc = lg_dense(t, t->dtype);
+  lg_tensor *out = !tc ? NULL : fills ? lg_new_like_shape(4, shape, t->dtype) : lg_zeros(4, shape, t->dtype);
+  if (out) {
+    void *src = lg_data_ptr(tc), *dst = lg_data_ptr(out), *a = arg ? lg_data_ptr(arg) : NULL;
+    if (gather) BY_DTYPE(t->dtype, max_gather, src, a, fast, g, dst);
+    else if (fast) BY_DTYPE(t->dtype, max_unpool_2x2, src, a, g, dst);
+    else if (arg) BY_DTYPE(t->dtype, max_unpool, src, a, g, dst);
+    else BY_DTYPE(t->dtype, avg_unpool, src, g, dst);
   }
-  bool f32 = e->dtype == LG_F32;
-  void *a = is_max ? lg_data_ptr(n->saved[0]) : NULL;
-  if (fast && f32) max_unpool_2x2_f32(lg_data_ptr(gc), a, &g, lg_data_ptr(dx));
-  else if (fast) max_unpool_2x2_f64(lg_data_ptr(gc), a, &g, lg_data_ptr(dx));
-  else if (is_max && f32) max_unpool_f32(lg_data_ptr(gc), a, &g, lg_data_ptr(dx));
-  else if (is_max) max_unpool_f64(lg_data_ptr(gc), a, &g, lg_data_ptr(dx));
-  else if (f32) avg_unpool_f32(lg_data_ptr(gc), &g, lg_data_ptr(dx));
-  else avg_unpool_f64(lg_data_ptr(gc), &g, lg_data_ptr(dx));
-  lg_release(gc);
-  gin[0] = dx;
-  return 0;
+  lg_release(tc);
+  lg_tensor *in[1] = {t}, *saves[1] = {arg};
+  lg_node *node;
+  out = lg_recorded(op, out, in, 1, saves, 1, &node);
+  if (node) save_geometry(node, g);
+  return out;
 }
 
-static int max_pool2d_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return pool_backward(n, g, gin, true);
+/* The rule vocabulary of this file (as ops/rules.h's). */
+static lg_tensor *G_max_pool2d_backward(lg_tensor *g, lg_tensor *arg, const pool_geom *geo) {
+  return g ? lg_adopt(pool_backward_op(&lg_op_max_pool2d_backward, g, arg, geo)) : NULL;
 }
-LG_DEFINE_FIRST_ORDER_OP(max_pool2d);
+static lg_tensor *G_max_pool2d_gather(lg_tensor *a, lg_tensor *arg, const pool_geom *geo) {
+  return a ? lg_adopt(pool_backward_op(&lg_op_max_pool2d_gather, a, arg, geo)) : NULL;
+}
+static lg_tensor *G_avg_pool2d_backward(lg_tensor *g, const pool_geom *geo) {
+  return g ? lg_adopt(pool_backward_op(&lg_op_avg_pool2d_backward, g, NULL, geo)) : NULL;
+}
 
-static int avg_pool2d_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return pool_backward(n, g, gin, false);
+/* ---- rules ------------------------------------------------------------------------ */
+
+static void max_pool2d_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  pool_geom geo = node_geometry(n, g);
+  gin[0] = G_max_pool2d_backward(g, n->saved[0], &geo);
 }
-LG_DEFINE_FIRST_ORDER_OP(avg_pool2d);
+LG_DEFINE_OP(max_pool2d);
+
+static void max_pool2d_backward_rule(lg_node *n, lg_tensor *gg, lg_tensor **gin) {
+  pool_geom geo = node_geometry(n, gg);
+  gin[0] = G_max_pool2d_gather(gg, n->saved[0], &geo);
+}
+LG_DEFINE_OP(max_pool2d_backward);
+
+static void max_pool2d_gather_rule(lg_node *n, lg_tensor *gg, lg_tensor **gin) {
+  pool_geom geo = node_geometry(n, gg);
+  gin[0] = G_max_pool2d_backward(gg, n->saved[0], &geo);
+}
+LG_DEFINE_OP(max_pool2d_gather);
+
+static void avg_pool2d_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  pool_geom geo = node_geometry(n, g);
+  gin[0] = G_avg_pool2d_backward(g, &geo);
+}
+LG_DEFINE_OP(avg_pool2d);
+
+static void avg_pool2d_backward_rule(lg_node *n, lg_tensor *gg, lg_tensor **gin) {
+  pool_geom geo = node_geometry(n, gg);
+  gin[0] = G_avg_pool2d(gg, POOL_K(&geo), POOL_STRIDE(&geo), POOL_PAD(&geo));
+}
+LG_DEFINE_OP(avg_pool2d_backward);
+
+#else /* ---- the kernels, once per element type T ------------------------------------ */
+
+LG_VECTOR_CLONES static void TYPED(max2_span)(const T *restrict r0, const T *restrict r1, int64_t n,
+                                              T *restrict o, int32_t *restrict k32) {
+  for (int64_t ox = 0; ox < n; ox++) {
+    T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+    T best = a;
+    int32_t k = 0;
+    if (b > best || b != b) best = b, k = 1;
+    if (c > best || c != c) best = c, k = 2;
+    if (d > best || d != d) best = d, k = 3;
+    o[ox] = best;
+    k32[ox] = k;
+  }
+}
+
+static void TYPED(max2_row)(const T *r0, const T *r1, int64_t ow, T *o, uint8_t *code) {
+  int32_t k32[LG_POOL2_SPAN];
+  for (int64_t at = 0; at < ow; at += LG_POOL2_SPAN) {
+    int64_t n = ow - at < LG_POOL2_SPAN ? ow - at : LG_POOL2_SPAN;
+    TYPED(max2_span)(r0 + 2 * at, r1 + 2 * at, n, o + at, k32);
+    for (int64_t i = 0; i < n; i++) code[at + i] = (uint8_t)k32[i];
+  }
+}
+
+/* inference: no codes */
+LG_VECTOR_CLONES static void TYPED(max2_row_nc)(const T *restrict r0, const T *restrict r1, int64_t ow,
+                                                T *restrict o) {
+  for (int64_t ox = 0; ox < ow; ox++) {
+    T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+    T best = a;
+    if (b > best || b != b) best = b;
+    if (c > best || c != c) best = c;
+    if (d > best || d != d) best = d;
+    o[ox] = best;
+  }
+}
+
+LG_VECTOR_CLONES static void TYPED(unmax2_span)(const T *restrict go, const int32_t *restrict k32, int64_t n,
+                                                T *restrict d0, T *restrict d1) {
+  for (int64_t ox = 0; ox < n; ox++) {
+    T v = go[ox], z = 0;
+    int32_t k = k32[ox];
+    T e0 = k == 0 ? v : z, e1 = k == 1 ? v : z, e2 = k == 2 ? v : z, e3 = k == 3 ? v : z;
+    d0[2 * ox] = e0;
+    d0[2 * ox + 1] = e1;
+    d1[2 * ox] = e2;
+    d1[2 * ox + 1] = e3;
+  }
+}
+
+static void TYPED(unmax2_row)(const T *go, const uint8_t *code, int64_t ow, T *d0, T *d1) {
+  int32_t k32[LG_POOL2_SPAN];
+  for (int64_t at = 0; at < ow; at += LG_POOL2_SPAN) {
+    int64_t n = ow - at < LG_POOL2_SPAN ? ow - at : LG_POOL2_SPAN;
+    for (int64_t i = 0; i < n; i++) k32[i] = code[at + i];
+    TYPED(unmax2_span)(go + at, k32, n, d0 + 2 * at, d1 + 2 * at);
+  }
+}
+
+/* code may be NULL (not recording) */
+static void TYPED(max_pool_2x2)(const T *x, const pool_geom *g, T *out, uint8_t *code) {
+#pragma omp parallel for schedule(static) if (parallel_planes(g))
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    const T *src = x + pl * g->h * g->w;
+    T *o = out + pl * g->oh * g->ow;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+      const T *r0 = src + 2 * oy * g->w;
+      if (code) TYPED(max2_row)(r0, r0 + g->w, g->ow, o + oy * g->ow, code + (pl * g->oh + oy) * g->ow);
+      else TYPED(max2_row_nc)(r0, r0 + g->w, g->ow, o + oy * g->ow);
+    }
+  }
+}
+
+/* Writes all of dx (uninitialised on entry); odd last rows/columns get zeros. */
+static void TYPED(max_unpool_2x2)(const T *gout, const uint8_t *code, const pool_geom *g, T *dx) {
+#pragma omp parallel for schedule(static) if (parallel_planes(g))
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    T *d = dx + pl * g->h * g->w;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+      T *d0 = d + 2 * oy * g->w;
+      TYPED(unmax2_row)(gout + (pl * g->oh + oy) * g->ow, code + (pl * g->oh + oy) * g->ow, g->ow, d0,
+                        d0 + g->w);
+      for (int64_t xx = 2 * g->ow; xx < g->w; xx++) d0[xx] = d0[g->w + xx] = 0;
+    }
+    for (int64_t i = 2 * g->oh * g->w; i < g->h * g->w; i++) d[i] = 0;
+  }
+}
+
+/* arg may be NULL (not recording) */
+static void TYPED(max_pool)(const T *x, const pool_geom *g, T *out, int64_t *arg) {
+#pragma omp parallel for schedule(static) if (parallel_planes(g))
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    const T *src = x + pl * g->h * g->w;
+    T *o = out + pl * g->oh * g->ow;
+    int64_t *a = arg ? arg + pl * g->oh * g->ow : NULL;
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        pool_window win = window_at(g, oy, ox);
+        T best = -INFINITY;
+        int64_t at = win.y0 * g->w + win.x0; /* windows always hold a pixel when pad <= k/2 */
+        for (int64_t y = win.y0; y < win.y1; y++)
+          for (int64_t xx = win.x0; xx < win.x1; xx++) {
+            T v = src[y * g->w + xx];
+            if (v > best || isnan(v)) { /* PyTorch's rule: NaN propagates */
+              best = v;
+              at = y * g->w + xx;
+            }
+          }
+        o[oy * g->ow + ox] = best;
+        if (a) a[oy * g->ow + ox] = at;
+      }
+  }
+}
+
+/* dx (zeros on entry) += g at the winners' positions */
+static void TYPED(max_unpool)(const T *gout, const int64_t *arg, const pool_geom *g, T *dx) {
+#pragma omp parallel for schedule(static) if (parallel_planes(g))
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    T *d = dx + pl * g->h * g->w;
+    const T *go = gout + pl * g->oh * g->ow;
+    const int64_t *a = arg + pl * g->oh * g->ow;
+    for (int64_t i = 0; i < g->oh * g->ow; i++) d[a[i]] += go[i];
+  }
+}
+
+/* out[.., oy, ox] = src at the winner of window (oy, ox): positions, or 2x2 codes */
+static void TYPED(max_gather)(const T *src, const void *arg, bool codes, const pool_geom *g, T *out) {
+#pragma omp parallel for schedule(static) if (parallel_planes(g))
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    const T *s = src + pl * g->h * g->w;
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        int64_t i = (pl * g->oh + oy) * g->ow + ox, at;
+        if (codes) {
+          int k = ((const uint8_t *)arg)[i];
+          at = (2 * oy + (k >> 1)) * g->w + 2 * ox + (k & 1);
+        } else {
+          at = ((const int64_t *)arg)[i];
+        }
+        out[i] = s[at];
+      }
+  }
+}
+
+static void TYPED(avg_pool)(const T *x, const pool_geom *g, T *out) {
+#pragma omp parallel for schedule(static) if (parallel_planes(g))
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    const T *src = x + pl * g->h * g->w;
+    T *o = out + pl * g->oh * g->ow;
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        pool_window win = window_at(g, oy, ox);
+        double acc = 0;
+        for (int64_t y = win.y0; y < win.y1; y++)
+          for (int64_t xx = win.x0; xx < win.x1; xx++) acc += src[y * g->w + xx];
+        o[oy * g->ow + ox] = (T)(acc / (double)win.divisor);
+      }
+  }
+}
+
+/* dx (zeros on entry) += g / divisor over each window's real pixels */
+static void TYPED(avg_unpool)(const T *gout, const pool_geom *g, T *dx) {
+#pragma omp parallel for schedule(static) if (parallel_planes(g))
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    T *d = dx + pl * g->h * g->w;
+    const T *go = gout + pl * g->oh * g->ow;
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        pool_window win = window_at(g, oy, ox);
+        T share = (T)(go[oy * g->ow + ox] / (double)win.divisor);
+        for (int64_t y = win.y0; y < win.y1; y++)
+          for (int64_t xx = win.x0; xx < win.x1; xx++) d[y * g->w + xx] += share;
+      }
+  }
+}
+
+#endif

@@ -97,6 +97,7 @@ static inline lg_tensor *G_index_add_to(lg_tensor *g, int dim, lg_tensor *index,
   return g && index ? lg_adopt(lg_index_add_to(g, dim, index, ndim, shape)) : NULL;
 }
 static inline lg_tensor *G_conv2d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[2], const int pad[2]) { return x && w ? lg_adopt(lg_conv2d(x, w, b, stride, pad)) : NULL; }
+static inline lg_tensor *G_avg_pool2d(lg_tensor *x, const int k[2], const int stride[2], const int pad[2]) { return x ? lg_adopt(lg_avg_pool2d(x, k, stride, pad)) : NULL; }
 
 /* ---- derivatives too long for a registry line (PyTorch's formulas) ---- */
 
