@@ -24,6 +24,7 @@ build = {
     ["lunagrad.core"] = {
       sources = {
         "src/core/autograd.c",
+        "src/core/custom.c",
         "src/core/error.c",
         "src/core/inplace.c",
         "src/core/iter.c",
@@ -46,6 +47,7 @@ build = {
         "src/lua/create.c",
         "src/lua/da.c",
         "src/lua/data.c",
+        "src/lua/function.c",
         "src/lua/image_write.c",
         "src/lua/inplace.c",
         "src/lua/io.c",
@@ -94,6 +96,7 @@ build = {
     ["lunagrad.data.mnist_m"] = "lua/lunagrad/data/mnist_m.lua",
     ["lunagrad.data.two_moons"] = "lua/lunagrad/data/two_moons.lua",
     ["lunagrad.format"] = "lua/lunagrad/format.lua",
+    ["lunagrad.function"] = "lua/lunagrad/function.lua",
     ["lunagrad.io"] = "lua/lunagrad/io.lua",
     ["lunagrad.json"] = "lua/lunagrad/json.lua",
     ["lunagrad.nn"] = "lua/lunagrad/nn/init.lua",

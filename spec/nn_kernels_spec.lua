@@ -476,6 +476,85 @@ end)
 -- ---- golden values (/work/shared/golden/golden.json, PyTorch 1.13, float64 truth) ----
 -- Inputs are float32; class targets there are 0-based (we add 1).
 
+-- ---- second derivatives (create_graph) ---------------------------------------
+-- The rules run ops under create_graph and fused kernels otherwise: both must
+-- agree, and the create_graph gradients must be differentiable again.
+describe('nn kernels under create_graph', function()
+  local gradgradcheck = require 'helpers.gradgradcheck'
+  local function X(shape, phase, scale, dtype)
+    return T(wave(numel(shape), phase, scale), shape, dtype or 'float64', true)
+  end
+  local function ggc(fn, inputs, opts)
+    local ok, msg = gradgradcheck(fn, inputs, opts)
+    assert(ok, msg)
+  end
+  -- first-order gradients by backward() (fused kernels) equal those of lg.grad with
+  -- create_graph (the ops), for every float dtype; recorded unless `constant`
+  local function same_both_ways(fn, make_inputs, constant)
+    for _, dtype in ipairs({'float64', 'float32'}) do
+      local a = make_inputs(dtype)
+      fn(table.unpack(a)):sum():backward()
+      local b = make_inputs(dtype)
+      local out = fn(table.unpack(b)):sum()
+      local wanted = {}
+      for _, t in ipairs(b) do if t.requires_grad then wanted[#wanted + 1] = t end end
+      local gs = lg.grad(out, wanted, {create_graph = true})
+      local k = 0
+      for i, t in ipairs(a) do
+        if t.requires_grad then
+          k = k + 1
+          assert.are.equal(dtype, gs[k].dtype)
+          if not constant then assert.is_not_nil(gs[k].grad_fn, 'input ' .. i .. ': gradient not recorded') end
+          assert_close(flat(gs[k]), flat(t.grad), 1e-5, 1e-5, dtype .. ' input ' .. i)
+        end
+      end
+    end
+  end
+
+  it('batch_norm in training mode (2-d, 4-d, with running stats, without affine)', function()
+    local function bn(x, w, b)
+      return lg.batch_norm(x, lg.zeros(3, {dtype = 'float64'}), lg.ones(3, {dtype = 'float64'}), w, b, true, 0.1, 1e-5)
+    end
+    ggc(bn, {X({5, 3}, 0, 2), X({3}, 1), X({3}, 2)})
+    ggc(bn, {X({2, 3, 2, 3}, 0.4, 2), X({3}, 1.4), X({3}, 2.4)})
+    ggc(function(x) return lg.batch_norm(x, nil, nil, nil, nil, true, 0.1, 1e-5) end, {X({4, 3}, 0.9, 2)})
+    ggc(function(x, w) return lg.batch_norm(x:transpose(1, 2), nil, nil, w, nil, true, 0.1, 1e-5) end,
+      {X({3, 4}, 0.2, 2), X({3}, 0.7)}) -- a non-contiguous x
+    same_both_ways(function(x, w, b) return lg.batch_norm(x, nil, nil, w, b, true, 0.1, 1e-5) * x end,
+      function(dt) return {X({2, 3, 2, 2}, 0.3, 2, dt), X({3}, 1.3, 1, dt), X({3}, 2.3, 1, dt)} end)
+  end)
+
+  it('batch_norm in eval mode', function()
+    local function bn_eval(x, w, b)
+      local rm, rv = lg.tensor({0.2, -0.1, 0.4}, {dtype = 'float64'}), lg.tensor({1.5, 0.7, 2.0}, {dtype = 'float64'})
+      return lg.batch_norm(x, rm, rv, w, b, false, 0.1, 1e-5) * x
+    end
+    ggc(bn_eval, {X({2, 3, 2, 2}, 0.6), X({3}, 1.6), X({3}, 2.6)})
+    same_both_ways(bn_eval, function(dt) return {X({4, 3}, 0.1, 1, dt), X({3}, 1.1, 1, dt), X({3}, 2.1, 1, dt)} end)
+  end)
+
+  it('dropout (the same mask, scaled)', function()
+    ggc(function(x) lg.manual_seed(7) return lg.dropout(x * x, 0.3, true) end, {X({4, 5}, 0.5)})
+  end)
+
+  it('the losses, every reduction', function()
+    local target = lg.tensor({2, 4, 1}, {dtype = 'int64'})
+    for _, r in ipairs({'mean', 'sum', 'none'}) do
+      ggc(function(x) return lg.nll_loss((x * x):log_softmax(2), target, r) end, {X({3, 4}, 0.2)})
+      ggc(function(x) return lg.cross_entropy(x * x, target, r) end, {X({3, 4}, 0.3)})
+      ggc(function(x, t) return lg.binary_cross_entropy_with_logits(x * x, t, r) end, {X({2, 3}, 0.1, 2), X({2, 3}, 1.0, 0.5)})
+      ggc(function(a, b) return lg.mse_loss(a * a, b, r) end, {X({2, 2, 3}, 0.3), X({2, 2, 3}, 1.3)})
+      same_both_ways(function(x) return lg.cross_entropy(x, target, r) end, function(dt) return {X({3, 4}, 0.3, 2, dt)} end)
+      same_both_ways(function(x) return lg.nll_loss(x, target, r) end, function(dt) return {X({3, 4}, 0.3, 2, dt)} end,
+        true) -- linear in x: its gradient does not depend on x
+      same_both_ways(function(x, t) return lg.binary_cross_entropy_with_logits(x, t, r) end,
+        function(dt) return {X({2, 3}, 0.1, 2, dt), X({2, 3}, 1.0, 0.5, dt)} end)
+      same_both_ways(function(a, b) return lg.mse_loss(a, b, r) end,
+        function(dt) return {X({2, 3}, 0.3, 1, dt), X({2, 3}, 1.3, 1, dt)} end)
+    end
+  end)
+end)
+
 describe('nn kernels and memory', function()
   it('release every temporary, on success and on error', function()
     local function work()

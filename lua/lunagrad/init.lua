@@ -50,4 +50,6 @@ function lg.revgrad(x, alpha)
   return core.revgrad(x, alpha)
 end
 
+lg.Function = require 'lunagrad.function' -- custom ops in Lua (torch.autograd.Function)
+
 return lg

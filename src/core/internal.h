@@ -135,6 +135,35 @@ void lg_scope_close(size_t mark);
 /* Failures so far (core/error.c): a rule failed when the count moved. */
 unsigned long lg_failures(void);
 
+/* ---- custom ops (core/custom.c) ------------------------------------------------
+ * An op defined outside the core (lunagrad.Function in Lua): its forward has run,
+ * with grad mode off; lg_record_custom records the outputs as op `name` (their
+ * grad_fn) with a rule that calls backward(state, call). The callback gets one
+ * gradient per output (zeros for outputs nothing used, NULL for NULL outputs)
+ * and the saved tensors, and sets call->gin[i] to a new reference (or NULL: a
+ * zero gradient) for each input; it returns 0, or -1 after lg_fail. It runs in
+ * the rule's scope, with grad mode on under create_graph. Saved tensors are
+ * freed after backward unless retain_graph, as for built-in ops. free_state(state)
+ * runs when the last node of the op is freed (at once if nothing is recorded). */
+typedef struct lg_custom_call {
+  const lg_node *node; /* node->inputs[i]: input i's shape and whether it needs grad */
+  lg_tensor *const *grads;
+  int n_out;
+  lg_tensor *const *saved;
+  int n_saved;
+  lg_tensor **gin;
+  int n_in;
+} lg_custom_call;
+typedef int (*lg_custom_backward)(void *state, const lg_custom_call *call);
+/* inputs: n_in (NULL for arguments that are not tensors); outputs: the forward's
+ * n_out results (NULL for non-tensors); saved: n_saved (NULL entries allowed; an
+ * output among them is saved as that output). results[k] gets a new reference per
+ * tensor output: a detached alias of outputs[k], recorded when it is a float
+ * tensor and an input requires grad (else outputs[k] itself). 0, or -1. */
+int lg_record_custom(const char *name, lg_custom_backward backward, void *state, void (*free_state)(void *),
+                     lg_tensor *const *inputs, int n_in, lg_tensor *const *outputs, int n_out,
+                     lg_tensor *const *saved, int n_saved, lg_tensor **results);
+
 /* ---- anomaly mode (lunagrad.detect_anomaly; src/core/autograd.c) -------------
  * When on, nodes are marked for a creation site, and backward checks every
  * gradient a node's rule returns, failing at the first NaN/Inf with the op's

@@ -56,5 +56,6 @@ void lgL_open_data(lua_State *L);   /* IDX files and images (lua_data.c) */
 void lgL_open_da(lua_State *L);     /* t-SNE and PCA kernels (lua_da.c) */
 void lgL_open_optim(lua_State *L);  /* fused optimiser updates (lua_optim.c) */
 void lgL_open_kernels(lua_State *L); /* core._sgemm, for specs (lua_kernels.c) */
+void lgL_open_function(lua_State *L); /* core._function_record, for lunagrad.Function (function.c) */
 
 #endif

@@ -30,6 +30,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_da(L);
   lgL_open_optim(L);
   lgL_open_kernels(L);
+  lgL_open_function(L);
   { void lgL_open_clock(lua_State *L); lgL_open_clock(L); }             /* clock.c */
   { void lgL_open_image_write(lua_State *L); lgL_open_image_write(L); } /* image_write.c */
   /* copy the methods into the module table */

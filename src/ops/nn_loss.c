@@ -1,14 +1,16 @@
 /* Losses: nll, cross entropy (fused log-softmax + nll), BCE with logits, MSE.
  *
  * Each forward computes the per-element losses in float64 into a scratch array
- * and then reduces them (mean, sum or none); each backward writes its gradient
- * directly, scaled per element by the incoming gradient (none) or by the one
- * scalar gradient (mean also divides by the element count). */
+ * and then reduces them (mean, sum or none). Each rule scales the gradient per
+ * element by the incoming gradient (none) or by the one scalar gradient (mean
+ * also divides by the element count); it is written with ops (differentiable
+ * again under create_graph), and cross_entropy, bce_with_logits and mse_loss keep
+ * a fused kernel for ordinary (first-order) backward, where it is faster. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 
 static int check_reduction(lg_reduction r) {
@@ -61,6 +63,13 @@ static int grad_open(grad_in *gi, lg_tensor *g, lg_reduction r, int64_t n) {
   return 0;
 }
 static inline double grad_at(const grad_in *gi, int64_t i) { return gi->each ? lg_load_float(gi->p, gi->dt, i) : gi->scale; }
+
+/* The same in ops: the incoming gradient for each element of an input of `shape`. */
+static lg_tensor *grad_each(lg_tensor *g, lg_reduction r, int ndim, const int64_t *shape) {
+  if (r == LG_REDUCE_NONE) return g;
+  int64_t n = lg_shape_numel(ndim, shape);
+  return G_expand(r == LG_REDUCE_MEAN ? G_mul_scalar(g, 1.0 / (double)(n > 0 ? n : 1)) : g, ndim, shape);
+}
 
 /* ---- class-index losses ---------------------------------------------------------- */
 
@@ -116,21 +125,14 @@ lg_tensor *lg_nll_loss(lg_tensor *logp, lg_tensor *target, lg_reduction r) {
   return out;
 }
 
-/* d loss_i / d logp[i, j] = -1 where j is the target, 0 elsewhere. */
-static int nll_loss_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+/* d loss_i / d logp[i, j] = -1 where j is the target, 0 elsewhere: -g scattered
+ * to the targets (the op scatter_to, whose gradient is a gather). */
+static void nll_loss_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   const lg_edge *e = &n->inputs[0];
-  int64_t N = e->shape[0], C = e->shape[1];
-  grad_in gi;
-  if (grad_open(&gi, g, (lg_reduction)n->i[0], N)) return -1;
-  lg_tensor *gx = lg_zeros(2, e->shape, e->dtype);
-  if (gx) {
-    const int64_t *t = lg_data_ptr(n->saved[0]);
-    for (int64_t i = 0; i < N; i++) lg_store_float(lg_data_ptr(gx), e->dtype, i * C + t[i], -grad_at(&gi, i));
-  }
-  lg_release(gi.g);
-  return (gin[0] = gx) ? 0 : -1;
+  lg_tensor *gcol = G_unsqueeze(grad_each(g, (lg_reduction)n->i[0], 1, e->shape), 1);
+  gin[0] = G_scatter_to(G_neg(gcol), 1, G_unsqueeze(n->saved[0], 1), 2, e->shape);
 }
-LG_DEFINE_FIRST_ORDER_OP(nll_loss);
+LG_DEFINE_OP(nll_loss);
 
 /* loss_i = logsumexp(x_i) - x_i[t_i], computed as (max - x[t]) + log1p(sum of
  * exp(x_j - max) over j other than the argmax): no overflow for large logits,
@@ -171,7 +173,7 @@ lg_tensor *lg_cross_entropy(lg_tensor *logits, lg_tensor *target, lg_reduction r
       lg_release(out);
       out = NULL;
     } else {
-      lg_save(node, 0, xd);
+      lg_save(node, 0, logits);
       lg_save(node, 1, td);
       lg_save(node, 2, lse);
       node->i[0] = r;
@@ -183,13 +185,17 @@ lg_tensor *lg_cross_entropy(lg_tensor *logits, lg_tensor *target, lg_reduction r
   return out;
 }
 
-/* d loss_i / d x[i, j] = softmax(x_i)_j - [j == t_i]. */
-static int cross_entropy_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  lg_tensor *x = n->saved[0];
+/* d loss_i / d x[i, j] = softmax(x_i)_j - [j == t_i]; fused for first order. */
+static lg_tensor *cross_entropy_fused(lg_node *n, lg_tensor *g) {
+  lg_dtype dt = n->saved[0]->dtype;
+  lg_tensor *x = lg_dense(n->saved[0], dt);
+  if (!x) return NULL;
   int64_t N = x->shape[0], C = x->shape[1];
-  lg_dtype dt = x->dtype;
   grad_in gi;
-  if (grad_open(&gi, g, (lg_reduction)n->i[0], N)) return -1;
+  if (grad_open(&gi, g, (lg_reduction)n->i[0], N)) {
+    lg_release(x);
+    return NULL;
+  }
   lg_tensor *gx = lg_new_like_shape(2, x->shape, dt);
   if (gx) {
     const void *xp = lg_data_ptr(x);
@@ -205,9 +211,20 @@ static int cross_entropy_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
     }
   }
   lg_release(gi.g);
-  return (gin[0] = gx) ? 0 : -1;
+  lg_release(x);
+  return gx;
 }
-LG_DEFINE_FIRST_ORDER_OP(cross_entropy);
+
+static void cross_entropy_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  if (!lg_grad_enabled()) {
+    gin[0] = lg_adopt(cross_entropy_fused(n, g));
+    return;
+  }
+  lg_tensor *x = n->saved[0];
+  lg_tensor *gcol = G_unsqueeze(grad_each(g, (lg_reduction)n->i[0], 1, x->shape), 1);
+  gin[0] = G_sub(G_mul(G_softmax(x, 1), gcol), G_scatter_to(gcol, 1, G_unsqueeze(n->saved[1], 1), 2, x->shape));
+}
+LG_DEFINE_OP(cross_entropy);
 
 /* ---- elementwise losses ------------------------------------------------------------ */
 
@@ -219,7 +236,8 @@ static int check_same_shape(const lg_tensor *a, const lg_tensor *b, const char *
   return 0;
 }
 
-/* An elementwise loss records both inputs and saves their dense forms. */
+/* An elementwise loss records both inputs and saves them (its rule's ops need the
+ * inputs themselves, attached to their graph). */
 static lg_tensor *record_pair(const lg_op_info *op, lg_tensor *out, lg_tensor *a, lg_tensor *b,
                               lg_tensor *ad, lg_tensor *bd, lg_reduction r) {
   lg_tensor *in[2] = {a, b};
@@ -229,8 +247,8 @@ static lg_tensor *record_pair(const lg_op_info *op, lg_tensor *out, lg_tensor *a
       lg_release(out);
       out = NULL;
     } else {
-      lg_save(node, 0, ad);
-      lg_save(node, 1, bd);
+      lg_save(node, 0, a);
+      lg_save(node, 1, b);
       node->i[0] = r;
     }
   }
@@ -263,13 +281,17 @@ lg_tensor *lg_bce_with_logits(lg_tensor *logits, lg_tensor *target, lg_reduction
   return record_pair(&lg_op_bce_with_logits, out, logits, target, xd, td, r);
 }
 
-/* d/dx = sigmoid(x) - t, d/dt = -x. */
-static int bce_with_logits_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  lg_tensor *x = n->saved[0], *t = n->saved[1];
-  lg_dtype dt = x->dtype;
-  int64_t cnt = lg_numel(x);
+/* d/dx = sigmoid(x) - t, d/dt = -x; fused for first order (new references in gin). */
+static int bce_with_logits_fused(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_dtype dt = n->saved[0]->dtype;
+  lg_tensor *x = lg_dense(n->saved[0], dt), *t = x ? lg_dense(n->saved[1], dt) : NULL;
+  int64_t cnt = lg_numel(n->saved[0]);
   grad_in gi;
-  if (grad_open(&gi, g, (lg_reduction)n->i[0], cnt)) return -1;
+  if (!t || grad_open(&gi, g, (lg_reduction)n->i[0], cnt)) {
+    lg_release(x);
+    lg_release(t);
+    return -1;
+  }
   const void *xp = lg_data_ptr(x), *tp = lg_data_ptr(t);
   int rc = 0;
   for (int k = 0; k < 2 && rc == 0; k++) {
@@ -294,9 +316,23 @@ static int bce_with_logits_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
     gin[k] = gt;
   }
   lg_release(gi.g);
+  lg_release(x);
+  lg_release(t);
   return rc;
 }
-LG_DEFINE_FIRST_ORDER_OP(bce_with_logits);
+
+static void bce_with_logits_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_tensor *x = n->saved[0], *t = n->saved[1];
+  if (!lg_grad_enabled()) {
+    bce_with_logits_fused(n, g, gin);
+    for (int k = 0; k < 2; k++) lg_adopt(gin[k]);
+    return;
+  }
+  lg_tensor *gs = grad_each(g, (lg_reduction)n->i[0], x->ndim, x->shape);
+  if (n->inputs[0].needs_grad) gin[0] = G_mul(G_sub(G_sigmoid(x), t), gs);
+  if (n->inputs[1].needs_grad) gin[1] = G_mul(G_neg(x), gs);
+}
+LG_DEFINE_OP(bce_with_logits);
 
 lg_tensor *lg_mse_loss(lg_tensor *a, lg_tensor *b, lg_reduction r) {
   if (check_reduction(r) || check_same_shape(a, b, "input", "target")) return NULL;
@@ -320,13 +356,18 @@ lg_tensor *lg_mse_loss(lg_tensor *a, lg_tensor *b, lg_reduction r) {
   return record_pair(&lg_op_mse_loss, out, a, b, ad, bd, r);
 }
 
-/* d/da = 2 (a - b), d/db = -2 (a - b). */
-static int mse_loss_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  lg_tensor *a = n->saved[0], *b = n->saved[1];
-  lg_dtype dt = a->dtype;
-  int64_t cnt = lg_numel(a);
+/* d/da = 2 (a - b), d/db = -2 (a - b); fused for first order (new references in gin). */
+static int mse_loss_fused(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_dtype dt = lg_promote(n->saved[0]->dtype, n->saved[1]->dtype);
+  if (dt == LG_I64) dt = LG_F32;
+  lg_tensor *a = lg_dense(n->saved[0], dt), *b = a ? lg_dense(n->saved[1], dt) : NULL;
+  int64_t cnt = lg_numel(n->saved[0]);
   grad_in gi;
-  if (grad_open(&gi, g, (lg_reduction)n->i[0], cnt)) return -1;
+  if (!b || grad_open(&gi, g, (lg_reduction)n->i[0], cnt)) {
+    lg_release(a);
+    lg_release(b);
+    return -1;
+  }
   const void *ap = lg_data_ptr(a), *bp = lg_data_ptr(b);
   int rc = 0;
   for (int k = 0; k < 2 && rc == 0; k++) {
@@ -344,6 +385,20 @@ static int mse_loss_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
     gin[k] = gt;
   }
   lg_release(gi.g);
+  lg_release(a);
+  lg_release(b);
   return rc;
 }
-LG_DEFINE_FIRST_ORDER_OP(mse_loss);
+
+static void mse_loss_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_tensor *a = n->saved[0], *b = n->saved[1];
+  if (!lg_grad_enabled()) {
+    mse_loss_fused(n, g, gin);
+    for (int k = 0; k < 2; k++) lg_adopt(gin[k]);
+    return;
+  }
+  lg_tensor *d = G_mul(G_sub(a, b), G_mul_scalar(grad_each(g, (lg_reduction)n->i[0], a->ndim, a->shape), 2));
+  if (n->inputs[0].needs_grad) gin[0] = d;
+  if (n->inputs[1].needs_grad) gin[1] = G_neg(d);
+}
+LG_DEFINE_OP(mse_loss);

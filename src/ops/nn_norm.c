@@ -3,12 +3,15 @@
  * Batch norm sees x as [N, C, S] (S = product of the dims after 1, so [N,C],
  * [N,C,L] and [N,C,H,W] share one kernel) and works channel by channel: the
  * statistics are accumulated in float64 whatever x's dtype, and channels are
- * split across threads for large inputs. */
+ * split across threads for large inputs. Its ordinary backward is a fused
+ * closed-form kernel; under create_graph the rule writes the same formulas with
+ * ops, recomputing the batch statistics from x so that second derivatives flow
+ * through them too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 
 /* A 1-d per-channel tensor (weight, bias, running stat) into a double array,
@@ -162,36 +165,37 @@ lg_tensor *lg_batch_norm(lg_tensor *x, lg_tensor *running_mean, lg_tensor *runni
   lg_tensor *in[3] = {x, weight, bias};
   if (lg_should_record(in, 3)) {
     lg_node *node = lg_record(&lg_op_batch_norm, out, in, 3);
-    lg_tensor *wd = node && weight ? lg_dense(weight, weight->dtype) : NULL;
-    if (!node || (weight && !wd)) {
+    if (!node) {
       lg_release(out);
       out = NULL;
-    } else {
-      lg_save(node, 0, xd);
+    } else { /* x and weight themselves: the create_graph rule differentiates through them */
+      lg_save(node, 0, x);
       lg_save(node, 1, stats);
-      if (wd) lg_save(node, 2, wd);
+      if (weight) lg_save(node, 2, weight);
       node->i[0] = training;
+      node->f[0] = eps;
     }
-    lg_release(wd);
   }
   lg_release(xd);
   lg_release(stats);
   return out;
 }
 
-/* The closed form is in bn_backward_channel. */
-static int batch_norm_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  lg_tensor *x = n->saved[0], *stats = n->saved[1], *wt = n->saved[2];
+/* The fused first-order backward (closed form in bn_backward_channel); new
+ * references in gin. */
+static int batch_norm_fused(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  lg_tensor *x0 = n->saved[0], *stats = n->saved[1], *wt = n->saved[2];
   bool training = n->i[0];
-  lg_dtype dt = x->dtype;
-  int64_t N = x->shape[0], C = x->shape[1], S = lg_shape_numel(x->ndim - 2, x->shape + 2);
+  lg_dtype dt = x0->dtype;
+  int64_t N = x0->shape[0], C = x0->shape[1], S = lg_shape_numel(x0->ndim - 2, x0->shape + 2);
   const double *mean = lg_data_ptr(stats), *invstd = mean + C;
   double *buf = malloc((size_t)(C > 0 ? C : 1) * 3 * sizeof *buf);
-  lg_tensor *gd = buf ? lg_dense(g, dt) : NULL;
+  lg_tensor *x = buf ? lg_dense(x0, dt) : NULL, *gd = x ? lg_dense(g, dt) : NULL;
   bool need_x = n->inputs[0].needs_grad;
   lg_tensor *gx = gd && need_x ? lg_new_like_shape(x->ndim, x->shape, dt) : NULL;
   if (!gd || (need_x && !gx)) {
     free(buf);
+    lg_release(x);
     lg_release(gd);
     return buf ? -1 : lg_failed("out of memory in batch_norm backward");
   }
@@ -211,10 +215,53 @@ static int batch_norm_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
   if (n->inputs[1].needs_grad && !(gin[1] = channels_tensor(gw, C, n->inputs[1].dtype))) rc = -1;
   if (rc == 0 && n->inputs[2].needs_grad && !(gin[2] = channels_tensor(gb, C, n->inputs[2].dtype))) rc = -1;
   free(buf);
+  lg_release(x);
   lg_release(gd);
   return rc;
 }
-LG_DEFINE_FIRST_ORDER_OP(batch_norm);
+
+/* Per channel over the [N, C, S] view: sum over dims 0 and 2, kept as [1, C, 1]. */
+static lg_tensor *channel_sum(lg_tensor *t) { return G_sum(G_sum(t, 2, true), 0, true); }
+
+/* With m = N * S values per channel, xhat = (x - mean) * invstd and dy = g:
+ *   gbias = sum dy, gweight = sum dy * xhat,
+ *   training: gx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)),
+ *             mean and invstd recomputed from x with ops (they depend on x);
+ *   eval: gx = weight * invstd * dy, invstd of the running variance (a constant). */
+static void batch_norm_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  if (!lg_grad_enabled()) {
+    batch_norm_fused(n, g, gin);
+    for (int k = 0; k < 3; k++) lg_adopt(gin[k]);
+    return;
+  }
+  lg_tensor *x = n->saved[0], *weight = n->saved[2];
+  int64_t N = x->shape[0], C = x->shape[1], S = lg_shape_numel(x->ndim - 2, x->shape + 2);
+  int64_t ncs[3] = {N, C, S}, col[3] = {1, C, 1}, m = N * S;
+  lg_tensor *x3 = G_reshape(x, 3, ncs), *g3 = G_reshape(g, 3, ncs);
+  lg_tensor *mean, *invstd;
+  if (n->i[0]) {
+    mean = G_mul_scalar(channel_sum(x3), 1.0 / (double)m);
+    lg_tensor *xc = G_sub(x3, mean);
+    invstd = G_pow(G_add_scalar(G_mul_scalar(channel_sum(G_mul(xc, xc)), 1.0 / (double)m), n->f[0]), -0.5);
+  } else { /* the saved running statistics, float64 [2, C]: mean, then invstd */
+    mean = G_reshape(G_to_dtype(G_select(n->saved[1], 0, 0), x->dtype), 3, col);
+    invstd = G_reshape(G_to_dtype(G_select(n->saved[1], 0, 1), x->dtype), 3, col);
+  }
+  lg_tensor *xhat = G_mul(G_sub(x3, mean), invstd);
+  lg_tensor *w = weight ? G_reshape(weight, 3, col) : NULL;
+  if (n->inputs[1].needs_grad) gin[1] = G_reshape(channel_sum(G_mul(g3, xhat)), 1, &C);
+  if (n->inputs[2].needs_grad) gin[2] = G_reshape(channel_sum(g3), 1, &C);
+  if (!n->inputs[0].needs_grad) return;
+  lg_tensor *scale = w ? G_mul(w, invstd) : invstd, *dy = g3;
+  if (n->i[0]) {
+    double inv_m = 1.0 / (double)m;
+    lg_tensor *mean_dy = G_mul_scalar(channel_sum(g3), inv_m);
+    lg_tensor *mean_dyx = G_mul_scalar(channel_sum(G_mul(g3, xhat)), inv_m);
+    dy = G_sub(G_sub(g3, mean_dy), G_mul(xhat, mean_dyx));
+  }
+  gin[0] = G_reshape(G_mul(scale, dy), x->ndim, x->shape);
+}
+LG_DEFINE_OP(batch_norm);
 
 /* ---- dropout -------------------------------------------------------------------
  * Inverted dropout: kept elements are scaled by 1/(1-p) during training so the
@@ -262,7 +309,6 @@ lg_tensor *lg_dropout(lg_tensor *x, double p, bool training) {
   return out;
 }
 
-static int dropout_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return (gin[0] = lg_mul(g, n->saved[0])) ? 0 : -1;
-}
-LG_DEFINE_FIRST_ORDER_OP(dropout);
+/* g times the saved mask (0 or 1/(1-p): the scale is in it), a constant. */
+static void dropout_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) { gin[0] = G_mul(g, n->saved[0]); }
+LG_DEFINE_OP(dropout);

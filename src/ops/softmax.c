@@ -12,11 +12,12 @@
  * Backward (s = softmax output, y = log_softmax output, both saved as outputs):
  *   softmax:     gx = s * (g - sum(g * s))
  *   log_softmax: gx = g - exp(y) * sum(g)
- * computed by fused kernels: these ops sit in every training step. */
+ * written with ops under create_graph (so the gradient is differentiable), and
+ * by fused kernels otherwise: these ops sit in every training step. */
 #include <math.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "ops/rules.h"
 
 #define LG_SM_COLS 256
 
@@ -260,28 +261,36 @@ static lg_tensor *softmax_impl(lg_tensor *a, int dim, bool logarithm) {
 lg_tensor *lg_softmax(lg_tensor *a, int dim) { return softmax_impl(a, dim, false); }
 lg_tensor *lg_log_softmax(lg_tensor *a, int dim) { return softmax_impl(a, dim, true); }
 
-static int softmax_grad(lg_node *n, lg_tensor *g, lg_tensor **gin, bool logarithm) {
+/* The fused first-order gradient (grad mode off in the rule: no create_graph). */
+static lg_tensor *softmax_grad_fused(lg_node *n, lg_tensor *g, bool logarithm) {
   lg_tensor *out = n->saved[0]; /* contiguous: made by the forward */
-  lg_tensor *gd = lg_to_dtype(g, out->dtype);
-  lg_tensor *gc = gd ? lg_contiguous(gd) : NULL;
-  lg_release(gd);
+  lg_tensor *gc = lg_dense(g, out->dtype);
   lg_tensor *gx = gc ? lg_new_like_shape(out->ndim, out->shape, out->dtype) : NULL;
-  if (!gx) {
-    lg_release(gc);
-    return -1;
-  }
   sm_blocks b = split_at(out->ndim, out->shape, (int)n->i[0]);
-  if (lg_numel(out) > 0)
+  if (gx && lg_numel(out) > 0)
     run_tasks(SM_BACKWARD, out->dtype, lg_data_ptr(gc), lg_data_ptr(out), lg_data_ptr(gx), b, logarithm);
   lg_release(gc);
-  gin[0] = gx;
-  return 0;
+  return gx;
 }
 
-static int softmax_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) { return softmax_grad(n, g, gin, false); }
-LG_DEFINE_FIRST_ORDER_OP(softmax);
-
-static int log_softmax_backward(lg_node *n, lg_tensor *g, lg_tensor **gin) {
-  return softmax_grad(n, g, gin, true);
+static void softmax_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  int d = (int)n->i[0];
+  if (!lg_grad_enabled()) {
+    gin[0] = lg_adopt(softmax_grad_fused(n, g, false));
+    return;
+  }
+  lg_tensor *y = lg_rule_output(n, 0);
+  gin[0] = G_mul(y, G_sub(g, G_sum(G_mul(g, y), d, true)));
 }
-LG_DEFINE_FIRST_ORDER_OP(log_softmax);
+LG_DEFINE_OP(softmax);
+
+static void log_softmax_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {
+  int d = (int)n->i[0];
+  if (!lg_grad_enabled()) {
+    gin[0] = lg_adopt(softmax_grad_fused(n, g, true));
+    return;
+  }
+  lg_tensor *y = lg_rule_output(n, 0);
+  gin[0] = G_sub(g, G_mul(G_exp(y), G_sum(g, d, true)));
+}
+LG_DEFINE_OP(log_softmax);
