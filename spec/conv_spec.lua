@@ -557,3 +557,55 @@ describe('conv2d and max_pool2d fast paths', function()
     end
   end)
 end)
+
+-- ---- gradients of gradients ---------------------------------------------------
+-- Under create_graph conv2d's gradients come from the ops conv2d_input_grad and
+-- conv2d_weight_grad, the pools' from max_pool2d_backward / avg_pool2d_backward;
+-- an ordinary backward runs the fused kernels. Both routes must agree (float32
+-- takes the AVX-512 kernels where the CPU has them), and the gradients are
+-- differentiable again (spec/registry_spec.lua gradgradchecks every op).
+describe('conv2d and pools under create_graph', function()
+  local function net(x, w, b)
+    local h = lg.conv2d(x, w, b, {2, 1}, 1):tanh()
+    return lg.avg_pool2d(lg.max_pool2d(h, 2), 3, 1, 1)
+  end
+
+  for _, dtype in ipairs {'float32', 'float64'} do
+    it('gives the fused backward\'s gradients (' .. dtype .. ')', function()
+      local o = {dtype = dtype}
+      local x = tensor(values(2 * 3 * 11 * 9, 31), {2, 3, 11, 9}, o)
+      local w = tensor(values(4 * 3 * 3 * 3, 32), {4, 3, 3, 3}, o)
+      local b = tensor(values(4, 33), {4}, o)
+      local leaves = {}
+      for i, t in ipairs {x, w, b} do leaves[i] = t:detach():requires_grad_() end
+      local plain = lg.grad(net(table.unpack(leaves)):sum(), leaves)
+      local graph = lg.grad(net(table.unpack(leaves)):sum(), leaves, {create_graph = true})
+      assert.are.equal('conv2d_input_grad', graph[1].grad_fn)
+      assert.are.equal('conv2d_weight_grad', graph[2].grad_fn)
+      local tol = dtype == 'float32' and 1e-5 or 1e-12
+      for i = 1, 3 do assert_close(flat(plain[i]), flat(graph[i]), tol, 'input ' .. i) end
+    end)
+  end
+
+  it('differentiates a gradient penalty through conv2d, max_pool2d and avg_pool2d', function()
+    -- P(w) = sum((dL/dx)^2) with L = sum(net(x, w) * u): dP/dw by autograd against
+    -- central differences of P (float64)
+    local x = tensor(values(1 * 2 * 9 * 7, 41), {1, 2, 9, 7}):requires_grad_()
+    local w0 = values(3 * 2 * 3 * 3, 42)
+    local u = tensor(values(3 * 2 * 3, 43), {1, 3, 2, 3}) -- net's output shape
+    local function penalty(wv)
+      local w = tensor(wv, {3, 2, 3, 3}):requires_grad_()
+      local gx = lg.grad((net(x, w) * u):sum(), {x}, {create_graph = true})[1]
+      return (gx * gx):sum(), w
+    end
+    local p, w = penalty(w0)
+    local dw = flat(lg.grad(p, {w})[1])
+    local eps, numeric = 1e-6, {}
+    for i = 1, #w0 do
+      local plus, minus = {table.unpack(w0)}, {table.unpack(w0)}
+      plus[i], minus[i] = w0[i] + eps, w0[i] - eps
+      numeric[i] = (penalty(plus):item() - penalty(minus):item()) / (2 * eps)
+    end
+    assert_close(numeric, dw, 1e-6, 'dP/dw')
+  end)
+end)
