@@ -557,3 +557,59 @@ describe('softmax / log_softmax gradients', function()
                              {p2[1] / 2, (p2[2] - 1) / 2, p2[3] / 2}}, 1e-14)
   end)
 end)
+
+-- Second derivatives: the gradients of max/min (scatter_to), gather and the
+-- softmax family under create_graph, against finite differences of the gradient.
+describe('reductions under create_graph', function()
+  local gradgradcheck = require 'helpers.gradgradcheck'
+  local function ggc(fn, inputs)
+    local ok, msg = gradgradcheck(fn, inputs)
+    assert(ok, msg)
+  end
+  local function x23() return lg.tensor({{0.1, -0.9, 0.5}, {0.7, 0.2, -0.3}}, {dtype = 'float64', requires_grad = true}) end
+
+  it('max / min over a dim, keepdim or not, 3-d and 0-d', function()
+    ggc(function(x) return (x * x):max(2, true) end, {x23()})
+    ggc(function(x) local v = (x * x):min(1) return v * v end, {x23()})
+    ggc(function(x) return (x:view(1, 2, 3) * x:view(1, 2, 3)):max(3) end, {x23()})
+    ggc(function(x) return (x * x):max(1) end, {lg.tensor(0.7, {dtype = 'float64', requires_grad = true})})
+  end)
+
+  it('max / min of all elements put the whole gradient on the first extreme', function()
+    ggc(function(x) return (x * x):max() * x:sum() end, {x23()})
+    local x = lg.tensor({1, 3, 3, 2}, {dtype = 'float64', requires_grad = true})
+    local g = lg.grad(x:max() * x:max(), x, {create_graph = true})[1]
+    assert.are.same({0, 6, 0, 0}, g:totable()) -- d(m^2)/dx, at the first of the ties
+    g:sum():backward()
+    assert.are.same({0, 2, 0, 0}, x.grad:totable()) -- d(2m)/dx
+  end)
+
+  it('the gradient of max over a dim is scatter_to, whose gradient is a gather', function()
+    local x = x23()
+    local v = x:max(2)
+    local g = lg.tensor({2, 3}, {dtype = 'float64', requires_grad = true})
+    local gx = lg.grad(v, x, {grad_outputs = g, create_graph = true})[1]
+    assert.are.equal('scatter_to', gx.grad_fn)
+    close(gx:totable(), {{0, 0, 2}, {3, 0, 0}})
+  end)
+
+  it('softmax and log_softmax over an inner dim of a 3-d input', function()
+    local x = lg.tensor({{{0.3, -1.2}, {0.8, 0.1}, {-0.4, 0.9}}}, {dtype = 'float64', requires_grad = true})
+    ggc(function(t) return t:softmax(2) end, {x})
+    ggc(function(t) return t:log_softmax(2) * t end, {x})
+  end)
+
+  it('softmax gradients by backward (fused) equal those of create_graph (ops)', function()
+    for _, dtype in ipairs({'float64', 'float32'}) do
+      for _, op in ipairs({'softmax', 'log_softmax'}) do
+        local function make() return lg.tensor({{0.3, -1.2, 2.0}, {0.8, 0.1, -0.6}}, {dtype = dtype, requires_grad = true}) end
+        local w = lg.tensor({{1, -2, 0.5}, {0.3, 0.7, -1}}, {dtype = dtype})
+        local a, b = make(), make()
+        local la = (a[op](a, 2) * w):sum()
+        la:backward()
+        local g = lg.grad((b[op](b, 2) * w):sum(), b, {create_graph = true})[1]
+        close(g:totable(), a.grad:totable(), 1e-6)
+      end
+    end
+  end)
+end)

@@ -359,3 +359,50 @@ describe('copies', function()
     assert.are.same({1, 2}, w:totable())
   end)
 end)
+
+-- Second derivatives through views, joins and gathers: each backward is a view
+-- of g or a registered op (slice_backward, index_add_to) differentiable again.
+describe('views and joins under create_graph', function()
+  local gradgradcheck = require 'helpers.gradgradcheck'
+  local function ggc(fn, inputs)
+    local ok, msg = gradgradcheck(fn, inputs)
+    assert(ok, msg)
+  end
+  local function X(...) return lg.rand({...}, {dtype = 'float64'}):requires_grad_() end
+
+  it('slice, narrow and select (negative index, inner dim)', function()
+    ggc(function(x) local s = x:slice(1, 2, 4, 2) return s * s end, {X(5, 3)})
+    ggc(function(x) local s = x:narrow(2, 2, 2) return s * s end, {X(2, 4)})
+    ggc(function(x) local s = x:select(2, -1) return s * s end, {X(2, 3, 2)})
+  end)
+
+  it('the gradient of a slice is slice_backward, and its gradient a slice', function()
+    local x = X(4, 2)
+    local g = lg.ones(2, 2, {dtype = 'float64'}):requires_grad_()
+    local gx = lg.grad(x:slice(1, 2, 3), x, {grad_outputs = g, create_graph = true})[1]
+    assert.are.equal('slice_backward', gx.grad_fn)
+    assert.are.same({{0, 0}, {1, 1}, {1, 1}, {0, 0}}, gx:totable())
+    local gg = lg.grad((gx * gx):sum(), g)[1] -- d/dg sum(slice_backward(g)^2) = 2 g
+    assert.are.same({{2, 2}, {2, 2}}, gg:totable())
+  end)
+
+  it('cat, stack and index_select with repeated indices', function()
+    ggc(function(a, b) local c = lg.cat({a, b * b}, 2) return c * c end, {X(2, 1), X(2, 3)})
+    ggc(function(a, b) local s = lg.stack({a * b, a}, 1) return s * s end, {X(3), X(3)})
+    local idx = lg.tensor({2, 2, 1}, {dtype = 'int64'})
+    ggc(function(x) local y = x:index(2, idx) return y * y end, {X(2, 3)})
+  end)
+
+  it('permute, transpose, expand, squeeze, to_dtype', function()
+    ggc(function(x) local y = x:permute(2, 3, 1):contiguous() return y * y end, {X(2, 3, 2)})
+    ggc(function(x) return x:t() * x:t() end, {X(2, 3)})
+    ggc(function(x) local y = x:expand(2, 3) return y * y end, {X(1, 3)})
+    ggc(function(x) local y = x:unsqueeze(1):squeeze(1) return y * y * y end, {X(3)})
+  end)
+
+  it('slice stays a view in forward under create_graph', function()
+    local x = X(4, 3)
+    local s = x:slice(1, 2, 3)
+    assert.is_true(same_storage(s, x))
+  end)
+end)
