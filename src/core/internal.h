@@ -87,14 +87,14 @@ struct lg_node {
 #undef LG_BINARY
 #undef LG_OP
 #define LG_DEFINE_OP(N) const lg_op_info lg_op_##N = {.name = #N, .rule = N##_rule}
-/* Transition shapes for rules not yet rewritten: `static int NAME_backward(n, g, gin)`
- * returning 0 or -1 and new references in gin (the adapter adopts them). */
+/* Transition shape for a rule not yet rewritten (first order only): `static int
+ * NAME_backward(n, g, gin)` returning 0 or -1 and new references in gin (the
+ * adapter adopts them). */
 #define LG_OWNED_RULE(N)                                                         \
   static void N##_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {              \
     (void)N##_backward(n, g, gin); /* a failure was reported by lg_fail */      \
     for (int i_ = 0; i_ < n->n_inputs; i_++) lg_adopt(gin[i_]);                  \
   }
-#define LG_DEFINE_OWNED_OP(N) LG_OWNED_RULE(N) LG_DEFINE_OP(N)
 #define LG_DEFINE_FIRST_ORDER_OP(N) \
   LG_OWNED_RULE(N) const lg_op_info lg_op_##N = {.name = #N, .rule = N##_rule, .first_order_only = true}
 /* Every registered op, in registry order, NULL-terminated (ops/registry.c). */
