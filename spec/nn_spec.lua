@@ -392,6 +392,23 @@ describe('nn.class custom modules', function()
     assert.truthy(error_of(function() return nn.Module()(lg.zeros(1)) end)
       :find('lunagrad.nn.Module: forward is not implemented', 1, true))
   end)
+
+  it('registers modules and parameters assigned over an existing field (the table is scanned, as in Torch7)', function()
+    local Late = nn.class('SpecLateHead', nn.Module)
+    function Late:__init()
+      self.head = false
+      self.scale = false
+      self.head = nn.Linear(2, 2)
+      self.scale = lg.ones({ 1 }, { requires_grad = true })
+    end
+    function Late:forward(x) return self.head(x) * self.scale end
+    local net = Late()
+    assert.are.same({ 'scale', 'head.weight', 'head.bias' }, names_of(net:named_parameters()))
+    assert.are.same({ 'head' }, names_of(net:named_children()))
+    assert.are.same({ 'scale', 'head.weight', 'head.bias' }, net:state_dict_keys())
+    net.head = false -- a field that no longer holds a module is not listed
+    assert.are.same({ 'scale' }, names_of(net:named_parameters()))
+  end)
 end)
 
 describe('state_dict / load_state_dict', function()

@@ -30,7 +30,7 @@ lg.save, lg.load = io_api.save, io_api.load
 --- Runs fn(...) with gradient recording off, restoring the mode even on error.
 function lg.no_grad(fn, ...)
   if type(fn) ~= 'function' then
-    error('lunagrad.no_grad: expects a function, got ' .. type(fn), 2)
+    core._raise('lunagrad.no_grad: expects a function, got ' .. type(fn))
   end
   local previous = core.set_grad_enabled(false)
   local results = table.pack(pcall(fn, ...))
@@ -42,10 +42,10 @@ end
 --- The Gradient Reversal Layer as a function: identity forward, -alpha * grad backward.
 function lg.revgrad(x, alpha)
   if not core.is_tensor(x) then
-    error('lunagrad.revgrad: bad argument #1 (Tensor expected, got ' .. type(x) .. ')', 2)
+    core._raise('lunagrad.revgrad: bad argument #1 (Tensor expected, got ' .. type(x) .. ')')
   end
   if alpha ~= nil and type(alpha) ~= 'number' and not core.is_tensor(alpha) then
-    error('lunagrad.revgrad: alpha must be a number or a 1-element tensor, got ' .. type(alpha), 2)
+    core._raise('lunagrad.revgrad: alpha must be a number or a 1-element tensor, got ' .. type(alpha))
   end
   return core.revgrad(x, alpha)
 end

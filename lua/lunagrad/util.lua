@@ -1,52 +1,15 @@
 -- Helpers shared by lunagrad's Lua modules (nn, optim, da, data): errors that blame
--- the user's line, and argument checks with messages naming the function.
+-- the user's line, and argument checks with messages naming the function. Calls into
+-- the core need no wrapper: the binding's errors blame the user's line themselves.
 local core = require 'lunagrad.core'
 
 local util = {}
 
--- Frames inside these files (and C functions) are the library's, never the user's.
-local LIBRARY = { 'lunagrad/nn/', 'lunagrad/optim/', 'lunagrad/da/', 'lunagrad/data/', 'lunagrad/init.lua',
-  'lunagrad/util.lua' }
-
-local function is_library_frame(info)
-  if info.what == 'C' then return true end
-  local src = info.source or ''
-  for _, part in ipairs(LIBRARY) do
-    if src:find(part, 1, true) then return true end
-  end
-  return false
-end
-
---- Raises msg blaming the first stack frame outside lunagrad's Lua files, so an
---- error inside a Sequential inside a user's net still points at the user's line.
-function util.raise(msg)
-  local level = 2
-  while true do
-    local info = debug.getinfo(level, 'S')
-    if not info then error(msg, 0) end
-    if not is_library_frame(info) then error(msg, level) end
-    level = level + 1
-  end
-end
-
---- Calls fn(...); an error raised inside the library (by the C core, or by a module
---- that blamed one of our frames) is re-raised at the user's line.
-function util.call(fn, ...)
-  local res = table.pack(pcall(fn, ...))
-  if res[1] then return table.unpack(res, 2, res.n) end
-  local msg = res[2]
-  if type(msg) == 'string' then
-    -- drop a "path:line: " prefix that points into the library
-    local where, rest = msg:match('^([^\n]-:%d+): (.*)$')
-    if where then
-      for _, part in ipairs(LIBRARY) do
-        if where:find(part, 1, true) then msg = rest; break end
-      end
-    end
-    if not msg:find('^[^\n]-:%d+: ') then util.raise(msg) end
-  end
-  error(msg, 0)
-end
+--- Raises msg at the user's line: the first stack frame outside lunagrad's Lua files,
+--- so an error inside a Sequential inside a user's net still points at the user's line.
+--- The frame finder is the binding's (src/lua/tensor.c), the same one that positions
+--- the C core's errors and anomaly mode's creation sites.
+util.raise = core._raise
 
 function util.is_tensor(v) return core.is_tensor(v) == true end
 

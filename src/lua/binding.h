@@ -11,6 +11,23 @@
 
 #define LGL_TENSOR "lunagrad.Tensor"
 
+/* Raises "<user's source:line>: <message>": the position is the first Lua frame
+ * outside lunagrad's own Lua files (tensor.c's frame finder, also anomaly mode's),
+ * so a bad call made inside nn.Linear or a loss module still blames the user's line.
+ * Every error of the binding goes this way: luaL_error is this function here. */
+int lgL_error(lua_State *L, const char *fmt, ...);
+#define luaL_error lgL_error
+
+/* The binding's one conversion from the Lua API's 1-based positions (dims, indices,
+ * class labels) to the core's 0-based ones: v in [1, n] gives v - 1; with from_end,
+ * v in [-n, -1] counts from the end (-1 is n - 1). Returns -1 when v is out of range;
+ * the caller raises then, in the user's 1-based terms. */
+static inline int64_t lgL_zero_based(int64_t v, int64_t n, bool from_end) {
+  if (v >= 1 && v <= n) return v - 1;
+  if (from_end && v < 0 && v >= -n) return v + n;
+  return -1;
+}
+
 /* The tensor at idx (error if not a tensor, or released). */
 lg_tensor *lgL_check(lua_State *L, int idx, const char *fn);
 lg_tensor *lgL_test(lua_State *L, int idx); /* NULL if not a live tensor */
@@ -37,7 +54,10 @@ bool lgL_optbool(lua_State *L, int idx, const char *field, bool def);
  * `valid` (NULL-terminated); the message lists them (src/lua/options.c). */
 void lgL_check_options(lua_State *L, int idx, const char *fn, const char *const *valid);
 double lgL_number(lua_State *L, int idx, const char *fn, const char *what);
-/* Adds functions to the Tensor method table (also used as lunagrad.core.*). */
+/* Adds functions to the Tensor method table; every method is also a module function
+ * (lunagrad.core.exp(x) == x:exp()). Functions that are not Tensor methods (nn
+ * kernels, losses, list ops such as cat) are set on the module table alone, on top
+ * of the stack in the lgL_open_* hooks: luaL_setfuncs(L, fns, 0). */
 void lgL_register_methods(lua_State *L, const luaL_Reg *fns);
 
 /* Registration hooks of each binding file, called by luaopen_lunagrad_core

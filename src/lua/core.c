@@ -1,5 +1,6 @@
 /* luaopen_lunagrad_core: builds the module from each binding file's functions.
- * The Tensor methods are also module functions: lg.exp(x) == x:exp(). */
+ * The Tensor methods are also module functions: lg.exp(x) == x:exp(); the nn
+ * kernels are module functions only. */
 #include <unistd.h>
 
 #include "lua/binding.h"
@@ -40,6 +41,14 @@ int luaopen_lunagrad_core(lua_State *L) {
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
     lua_rawset(L, -5);
+  }
+  /* Only real Tensor methods stay on the Tensor: nn kernels are module functions
+   * (lunagrad.core, nn.functional). nn.c and linalg.c register theirs on the module
+   * alone; conv.c still registers conv2d and the pools as methods, so drop them. */
+  static const char *const NOT_METHODS[] = {"conv2d", "max_pool2d", "avg_pool2d", NULL};
+  for (int i = 0; NOT_METHODS[i]; i++) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, NOT_METHODS[i]);
   }
   lua_pop(L, 1);
   return 1;

@@ -15,17 +15,25 @@ static lua_Integer int_arg(lua_State *L, int idx, const char *fn, const char *wh
   return v;
 }
 
+/* The options of every creation function. */
+static const char *const CREATE_KEYS[] = {"dtype", "requires_grad", NULL};
+
+/* Pushes the tensor made (or raises), then sets requires_grad from the options at opts. */
+static int push_created(lua_State *L, lg_tensor *t, int opts, const char *fn) {
+  lgL_push(L, t, fn);
+  if (lgL_optbool(L, opts, "requires_grad", false) && lg_set_requires_grad(lgL_test(L, -1), true))
+    return lgL_raise(L, fn);
+  return 1;
+}
+
 /* zeros/ones/empty(shape... [, opts]) */
 static int create(lua_State *L, const char *fn, lg_tensor *(*make)(int, const int64_t *, lg_dtype)) {
   int64_t shape[LG_MAX_DIMS];
   int next, nd = lgL_shape(L, 1, shape, fn, &next);
   if (!lua_isnoneornil(L, next) && lua_type(L, next) != LUA_TTABLE)
     return luaL_error(L, "lunagrad.%s: sizes must be integers, got %s", fn, luaL_typename(L, next));
-  lg_dtype dtype = lgL_optdtype(L, next, LG_F32, fn);
-  lgL_push(L, make(nd, shape, dtype), fn);
-  if (lgL_optbool(L, next, "requires_grad", false) && lg_set_requires_grad(lgL_test(L, -1), true))
-    return lgL_raise(L, fn);
-  return 1;
+  lgL_check_options(L, next, fn, CREATE_KEYS);
+  return push_created(L, make(nd, shape, lgL_optdtype(L, next, LG_F32, fn)), next, fn);
 }
 
 static int l_zeros(lua_State *L) { return create(L, "zeros", lg_zeros); }
@@ -50,15 +58,11 @@ static int l_full(lua_State *L) {
     value_idx++;
   }
   double v = lgL_number(L, value_idx, "full", "fill value");
-  if (!lua_isnoneornil(L, value_idx + 1) && lua_type(L, value_idx + 1) != LUA_TTABLE)
-    return luaL_error(L, "lunagrad.full: options must be a table, got %s", luaL_typename(L, value_idx + 1));
+  lgL_check_options(L, value_idx + 1, "full", CREATE_KEYS);
   lg_dtype dtype = lgL_optdtype(L, value_idx + 1, LG_F32, "full");
   if (dtype == LG_I64 && !(v > -9223372036854775809.0 && v < 9223372036854775808.0))
     return luaL_error(L, "lunagrad.full: fill value %f cannot be converted to int64", v);
-  lgL_push(L, lg_full(nd, shape, v, dtype), "full");
-  if (lgL_optbool(L, value_idx + 1, "requires_grad", false) && lg_set_requires_grad(lgL_test(L, -1), true))
-    return lgL_raise(L, "full");
-  return 1;
+  return push_created(L, lg_full(nd, shape, v, dtype), value_idx + 1, "full");
 }
 
 /* arange(a, b [, step] [, opts]) or arange(b): half-open like PyTorch */
@@ -73,8 +77,9 @@ static int l_arange(lua_State *L) {
   double start = n >= 2 ? v[0] : 0, end = n >= 2 ? v[1] : v[0], step = n == 3 ? v[2] : 1;
   bool all_int = true;
   for (int i = 1; i <= n; i++) all_int = all_int && lua_isinteger(L, i);
+  lgL_check_options(L, n + 1, "arange", CREATE_KEYS);
   lg_dtype dtype = lgL_optdtype(L, n + 1, all_int ? LG_I64 : LG_F32, "arange");
-  return lgL_push(L, lg_arange(start, end, step, dtype), "arange");
+  return push_created(L, lg_arange(start, end, step, dtype), n + 1, "arange");
 }
 
 static int l_randperm(lua_State *L) {

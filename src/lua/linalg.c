@@ -93,10 +93,9 @@ static int l_index(lua_State *L) {
                           lua_type(L, -1) == LUA_TNUMBER ? "fraction" : luaL_typename(L, -1), (int)j + 1);
       lua_pop(L, 1);
     }
-    if (v < 1 || v > size)
+    if ((zp[j] = lgL_zero_based(v, size, false)) < 0)
       return luaL_error(L, "lunagrad.index: index %I out of range for dim %d of size %I",
                         v, d + 1, (lua_Integer)size);
-    zp[j] = (int64_t)v - 1;
   }
   return lgL_push(L, lg_index_select(t, d, lgL_test(L, -1)), "index");
 }
@@ -159,9 +158,10 @@ static int l_slice_backward(lua_State *L) {
 }
 
 void lgL_open_linalg(lua_State *L) {
-  static const luaL_Reg fns[] = {{"matmul", l_matmul}, {"cat", l_cat}, {"stack", l_stack},
-                                 {"index", l_index}, {NULL, NULL}};
-  lgL_register_methods(L, fns);
+  static const luaL_Reg methods[] = {{"matmul", l_matmul}, {"index", l_index}, {NULL, NULL}};
+  lgL_register_methods(L, methods);
+  static const luaL_Reg fns[] = {{"cat", l_cat}, {"stack", l_stack}, {NULL, NULL}}; /* take a list: no methods */
+  luaL_setfuncs(L, fns, 0);
   static const luaL_Reg internal[] = {{"_gather", l_gather}, {"_scatter_to", l_scatter_to},
                                       {"_index_add_to", l_index_add_to}, {"_slice_backward", l_slice_backward},
                                       {NULL, NULL}};

@@ -1,8 +1,10 @@
-/* Binding of linear, batch_norm, dropout and the losses.
+/* Binding of linear, batch_norm, dropout and the losses: module functions of
+ * lunagrad.core (and nn.functional's kernels), not Tensor methods.
  *
  * Class targets arrive 1-based (an int64 tensor, a float tensor of whole
- * numbers or a Lua list) and leave for the core 0-based; the core reports an
- * out-of-range target 1-based again, so messages use the numbers users wrote. */
+ * numbers or a Lua list) and leave for the core 0-based, converted and
+ * range-checked here (lgL_zero_based), so messages use the numbers users wrote;
+ * the core checks its 0-based rule again for C callers. */
 #include <math.h>
 #include <string.h>
 
@@ -52,7 +54,9 @@ static int l_dropout(lua_State *L) {
 
 /* 'mean' (default) | 'sum' | 'none', as a string or a {reduction=} table. */
 static lg_reduction reduction_arg(lua_State *L, int idx, const char *fn) {
+  static const char *const KEYS[] = {"reduction", NULL};
   if (lua_type(L, idx) == LUA_TTABLE) {
+    lgL_check_options(L, idx, fn, KEYS);
     lua_getfield(L, idx, "reduction");
     lua_replace(L, idx);
   }
@@ -66,9 +70,10 @@ static lg_reduction reduction_arg(lua_State *L, int idx, const char *fn) {
                     luaL_typename(L, idx));
 }
 
-/* The 1-based class labels at idx as a 0-based int64 tensor (left on the stack
+/* The 1-based class labels at idx, of `classes` classes (-1: unknown, the core
+ * then reports the input's shape), as a 0-based int64 tensor (left on the stack
  * in place of the argument, so the GC owns it). */
-static lg_tensor *class_target(lua_State *L, int idx, const char *fn) {
+static lg_tensor *class_target(lua_State *L, int idx, int64_t classes, const char *fn) {
   lg_tensor *t = lgL_test(L, idx);
   if (!t) {
     if (lua_type(L, idx) != LUA_TTABLE)
@@ -85,14 +90,21 @@ static lg_tensor *class_target(lua_State *L, int idx, const char *fn) {
   int64_t n = lg_numel(src), *o = lg_data_ptr(out);
   const void *p = lg_data_ptr(src);
   for (int64_t i = 0; i < n; i++) {
+    int64_t label;
     if (src->dtype == LG_I64) {
-      o[i] = ((const int64_t *)p)[i] - 1;
-      continue;
+      label = ((const int64_t *)p)[i];
+    } else {
+      double v = src->dtype == LG_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
+      if (!(v == floor(v)) || fabs(v) > 9.0e15)
+        luaL_error(L, "lunagrad.%s: target must hold whole class labels, got %f", fn, (lua_Number)v);
+      label = (int64_t)v;
     }
-    double v = src->dtype == LG_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
-    if (!(v == floor(v)) || fabs(v) > 9.0e15)
-      luaL_error(L, "lunagrad.%s: target must hold whole class labels, got %f", fn, (lua_Number)v);
-    o[i] = (int64_t)v - 1;
+    if (classes < 0) {
+      o[i] = label - 1;
+    } else if ((o[i] = lgL_zero_based(label, classes, false)) < 0) {
+      luaL_error(L, "lunagrad.%s: target %I out of range for %I classes%s", fn, (lua_Integer)label,
+                 (lua_Integer)classes, label == 0 ? " (class labels are 1-based)" : "");
+    }
   }
   lua_replace(L, idx);
   lua_pop(L, 1);
@@ -103,7 +115,7 @@ static lg_tensor *class_target(lua_State *L, int idx, const char *fn) {
 static int l_nll_loss(lua_State *L) {
   lg_tensor *x = lgL_check(L, 1, "nll_loss");
   lg_reduction r = reduction_arg(L, 3, "nll_loss");
-  lg_tensor *t = class_target(L, 2, "nll_loss");
+  lg_tensor *t = class_target(L, 2, x->ndim == 2 ? x->shape[1] : -1, "nll_loss");
   return lgL_push(L, lg_nll_loss(x, t, r), "nll_loss");
 }
 
@@ -111,7 +123,7 @@ static int l_nll_loss(lua_State *L) {
 static int l_cross_entropy(lua_State *L) {
   lg_tensor *x = lgL_check(L, 1, "cross_entropy");
   lg_reduction r = reduction_arg(L, 3, "cross_entropy");
-  lg_tensor *t = class_target(L, 2, "cross_entropy");
+  lg_tensor *t = class_target(L, 2, x->ndim == 2 ? x->shape[1] : -1, "cross_entropy");
   return lgL_push(L, lg_cross_entropy(x, t, r), "cross_entropy");
 }
 
@@ -141,5 +153,5 @@ void lgL_open_nn(lua_State *L) {
                                  {"binary_cross_entropy_with_logits", l_bce_with_logits},
                                  {"mse_loss", l_mse_loss},
                                  {NULL, NULL}};
-  lgL_register_methods(L, fns);
+  luaL_setfuncs(L, fns, 0); /* module functions only: x:cross_entropy(t) is no Tensor method */
 }

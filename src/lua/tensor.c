@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #include <dlfcn.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,14 +73,15 @@ static void report_to_gc(lua_State *L) {
   }
 }
 
-/* ---- anomaly mode: creation sites and forward checks ----------------------------
- * The site is the first Lua frame outside lunagrad's own Lua files (so a loss
- * computed inside nn.CrossEntropyLoss is blamed on the user's line), followed
- * by the library frame when there is one: "train.lua:42 (in lunagrad/nn/Linear.lua:31)". */
+/* ---- the user's frame: error positions and anomaly creation sites ----------------
+ * The binding's one frame finder. The user's frame is the first Lua frame outside
+ * lunagrad's own Lua files, so an error raised for a call made inside nn.Linear or
+ * nn.CrossEntropyLoss (or by util.raise in a Lua module) blames the user's line. */
 
 static char lib_prefix[512]; /* "@lua/lunagrad/": sources starting with it are lunagrad's */
 
-/* Finds where require 'lunagrad' loads from, with package.searchpath. */
+/* Finds where require 'lunagrad' loads from, with package.searchpath (once, when the
+ * core opens; anomaly mode refreshes it in case package.path changed since). */
 static void find_lib_prefix(lua_State *L) {
   lib_prefix[0] = 0;
   int top = lua_gettop(L);
@@ -101,27 +103,69 @@ static bool in_library(const lua_Debug *ar) {
   return lib_prefix[0] && strncmp(ar->source, lib_prefix, strlen(lib_prefix)) == 0;
 }
 
+/* Walks the stack from `level` up: fills *user with the first Lua frame outside
+ * lunagrad's files and returns true, or returns false when there is none. When
+ * `via` is given it receives up to three lunagrad frames passed on the way,
+ * innermost first ("lunagrad/nn/Linear.lua:31, ..."), and *n_lib their count. */
+static bool user_frame(lua_State *L, int level, lua_Debug *user, char *via, size_t via_len, int *n_lib) {
+  size_t used = 0;
+  int n = 0;
+  if (via && via_len) via[0] = 0;
+  for (; lua_getstack(L, level, user); level++) {
+    if (!lua_getinfo(L, "Sl", user) || user->currentline < 0) continue; /* C functions */
+    if (in_library(user)) {
+      if (via && n++ < 3 && used < via_len)
+        used += (size_t)snprintf(via + used, via_len - used, "%slunagrad/%s:%d", n > 1 ? ", " : "",
+                                 user->source + strlen(lib_prefix), user->currentline);
+      continue;
+    }
+    if (n_lib) *n_lib = n;
+    return true;
+  }
+  if (n_lib) *n_lib = n;
+  return false;
+}
+
 /* Writes the calling Lua code's "source:line" into buf, followed by up to
  * three lunagrad frames it went through, innermost first. */
 static void creation_site(lua_State *L, char *buf, size_t len) {
   lua_Debug ar;
-  char via[256] = "";
-  size_t used = 0;
-  int n_lib = 0;
-  snprintf(buf, len, "?");
-  for (int level = 1; lua_getstack(L, level, &ar); level++) {
-    if (!lua_getinfo(L, "Sl", &ar) || ar.currentline < 0) continue; /* C functions */
-    if (in_library(&ar)) {
-      if (n_lib++ < 3 && used < sizeof via)
-        used += (size_t)snprintf(via + used, sizeof via - used, "%slunagrad/%s:%d", n_lib > 1 ? ", " : "",
-                                 ar.source + strlen(lib_prefix), ar.currentline);
-      continue;
-    }
+  char via[256];
+  int n_lib;
+  if (user_frame(L, 1, &ar, via, sizeof via, &n_lib))
     snprintf(buf, len, n_lib ? "%s:%d (via %s%s)" : "%s:%d", ar.short_src, ar.currentline, via,
              n_lib > 3 ? ", ..." : "");
-    return;
-  }
-  if (n_lib) snprintf(buf, len, "%s", via); /* called from lunagrad's Lua code only */
+  else
+    snprintf(buf, len, "%s", n_lib ? via : "?"); /* called from lunagrad's Lua code only */
+}
+
+/* Pushes "source:line: " of the user's frame ("" when there is none), like luaL_where.
+ * As in Lua, a function called straight from C (pcall(lg.exp, 'a')) gets no position. */
+static void push_user_where(lua_State *L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) && ar.what[0] == 'C') lua_pushliteral(L, "");
+  else if (user_frame(L, 1, &ar, NULL, 0, NULL)) lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+  else lua_pushliteral(L, "");
+}
+
+/* luaL_error is this function in the binding (binding.h); lua_error below is Lua's own raise. */
+int lgL_error(lua_State *L, const char *fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  push_user_where(L);
+  lua_pushvfstring(L, fmt, args);
+  va_end(args);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* lunagrad.core._raise(msg): raises msg at the user's line (util.raise, for the Lua modules). */
+static int l_raise(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TSTRING) return lua_error(L); /* non-string errors pass unchanged */
+  push_user_where(L);
+  lua_pushvalue(L, 1);
+  lua_concat(L, 2);
+  return lua_error(L);
 }
 
 /* The output of an op recorded in anomaly mode: stamp its nodes with the
@@ -163,11 +207,11 @@ int lgL_dim(lua_State *L, int idx, int ndim, const char *fn) {
     luaL_error(L, "lunagrad.%s: bad argument #%d (dim expected, got %s)", fn, idx, luaL_typename(L, idx));
   }
   lua_Integer d = lua_tointeger(L, idx);
-  int n = ndim > 0 ? ndim : 1;
-  if (d == 0 || d > n || d < -n)
-    luaL_error(L, "lunagrad.%s: dim %d out of range for a %d-d tensor (dims are 1-based; -1 is the last)",
-               fn, (int)d, ndim);
-  return d > 0 ? (int)d - 1 : (int)(d + n);
+  int64_t z = lgL_zero_based(d, ndim > 0 ? ndim : 1, true); /* a 0-d tensor takes dim 1 (or -1) */
+  if (z < 0)
+    luaL_error(L, "lunagrad.%s: dim %I out of range for a %d-d tensor (dims are 1-based; -1 is the last)",
+               fn, d, ndim);
+  return (int)z;
 }
 
 int lgL_optdim(lua_State *L, int idx, int ndim, const char *fn, int def) {
@@ -366,8 +410,8 @@ lg_tensor *lgL_totensor(lua_State *L, int idx, const char *fn, lg_dtype like) {
 
 /* lunagrad.tensor(table_or_number [, {dtype=, requires_grad=}]) */
 static int l_tensor(lua_State *L) {
-  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TTABLE)
-    return luaL_error(L, "lunagrad.tensor: options must be a table, got %s", luaL_typename(L, 2));
+  static const char *const KEYS[] = {"dtype", "requires_grad", NULL};
+  lgL_check_options(L, 2, "tensor", KEYS);
   lg_dtype dtype = lgL_optdtype(L, 2, LG_F32, "tensor");
   if (lgL_test(L, 1)) { /* a copy, like torch.tensor(t) */
     lgL_push(L, lg_to_dtype(lgL_test(L, 1), dtype), "tensor");
@@ -425,9 +469,11 @@ static int t_index(lua_State *L) {
     lg_tensor *t = lgL_check(L, 1, "index");
     if (t->ndim == 0) return luaL_error(L, "lunagrad.index: cannot index a 0-d tensor");
     lua_Integer i = lua_tointeger(L, 2);
-    if (i == 0 || i > t->shape[0] || i < -t->shape[0])
-      return luaL_error(L, "lunagrad.index: index %d out of range for size %d", (int)i, (int)t->shape[0]);
-    lg_tensor *s = lg_select(t, 0, i > 0 ? i - 1 : i + t->shape[0]);
+    int64_t z = lgL_zero_based(i, t->shape[0], true);
+    if (z < 0)
+      return luaL_error(L, "lunagrad.index: index %I out of range for a dim of size %I (indices are 1-based)", i,
+                        (lua_Integer)t->shape[0]);
+    lg_tensor *s = lg_select(t, 0, z);
     if (s && s->ndim == 0 && !s->requires_grad) {
       push_element(L, s, NULL);
       lg_release(s);
@@ -443,9 +489,12 @@ static int t_newindex(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "newindex");
   if (lua_isinteger(L, 2)) { /* x[i] = v */
     lua_Integer i = lua_tointeger(L, 2);
-    if (t->ndim == 0 || i == 0 || i > t->shape[0] || i < -t->shape[0])
-      return luaL_error(L, "lunagrad.newindex: index %d out of range", (int)i);
-    lg_tensor *s = lg_select(t, 0, i > 0 ? i - 1 : i + t->shape[0]);
+    if (t->ndim == 0) return luaL_error(L, "lunagrad.newindex: cannot index a 0-d tensor");
+    int64_t z = lgL_zero_based(i, t->shape[0], true);
+    if (z < 0)
+      return luaL_error(L, "lunagrad.newindex: index %I out of range for a dim of size %I (indices are 1-based)",
+                        i, (lua_Integer)t->shape[0]);
+    lg_tensor *s = lg_select(t, 0, z);
     lgL_push(L, s, "newindex");
     lg_tensor *v = lgL_totensor(L, 3, "newindex", t->dtype);
     if (lg_copy(s, v)) return lgL_raise(L, "newindex");
@@ -615,11 +664,11 @@ static int t_permute(lua_State *L) {
 static int64_t index_arg(lua_State *L, int idx, int64_t size, const char *fn, const char *what, bool allow_end) {
   if (!lua_isinteger(L, idx)) luaL_error(L, "lunagrad.%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
   lua_Integer i = lua_tointeger(L, idx);
-  int64_t hi = allow_end ? size + 1 : size;
-  if (i == 0 || i > hi || i < -size)
-    luaL_error(L, "lunagrad.%s: %s %d out of range for a dim of size %d (indices are 1-based)", fn, what,
-               (int)i, (int)size);
-  return i > 0 ? i - 1 : i + size;
+  int64_t z = allow_end && i == size + 1 ? size : lgL_zero_based(i, size, true); /* narrow may start at the end */
+  if (z < 0)
+    luaL_error(L, "lunagrad.%s: %s %I out of range for a dim of size %I (indices are 1-based)", fn, what, i,
+               (lua_Integer)size);
+  return z;
 }
 
 static int t_narrow(lua_State *L) {
@@ -809,6 +858,9 @@ void lgL_open_tensor(lua_State *L) {
   lua_setfield(L, -2, "metatable");
   lua_pushcfunction(L, l_tensor);
   lua_setfield(L, -2, "tensor");
+  lua_pushcfunction(L, l_raise);
+  lua_setfield(L, -2, "_raise");
+  find_lib_prefix(L);
   lua_pushcfunction(L, l_detect_anomaly);
   lua_setfield(L, -2, "detect_anomaly");
   lua_pushcfunction(L, l_is_anomaly_enabled);

@@ -73,8 +73,8 @@ static lg_tensor *grad_each(lg_tensor *g, lg_reduction r, int ndim, const int64_
 
 /* ---- class-index losses ---------------------------------------------------------- */
 
-/* Shapes [N,C] and [N] and every target within [0, C). Targets are reported
- * 1-based: the Lua users who see this message pass 1-based labels. */
+/* Shapes [N,C] and [N] and every target within [0, C), reported 0-based (the
+ * binding converts and checks the Lua API's 1-based labels before calling in). */
 static int check_class_target(const lg_tensor *x, const lg_tensor *t, const char *what) {
   char sx[96], stt[96];
   if (!lg_is_float(x->dtype)) return lg_failed("%s must be a float tensor, got %s", what, lg_dtype_name(x->dtype));
@@ -90,8 +90,8 @@ static int check_class_target(const lg_tensor *x, const lg_tensor *t, const char
   for (int64_t i = 0; i < t->shape[0]; i++) {
     int64_t k = (int64_t)lg_get(t, &i);
     if (k < 0 || k >= C)
-      return lg_failed("target %lld out of range for %lld classes%s", (long long)k + 1, (long long)C,
-                       k == -1 ? " (class labels are 1-based)" : "");
+      return lg_failed("target %lld out of range for %lld classes (expected 0 to %lld)", (long long)k, (long long)C,
+                       (long long)C - 1);
   }
   return 0;
 }

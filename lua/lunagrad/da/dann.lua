@@ -25,7 +25,7 @@ function dann.domain_batch(xs, xt)
         util.shape_str(xt)))
     end
   end
-  local x = util.call(lg.cat, { xs, xt }, 1)
+  local x = lg.cat({ xs, xt }, 1)
   local d = lg.cat({ lg.zeros(xs:size(1), 1), lg.ones(xt:size(1), 1) }, 1)
   return x, d
 end
@@ -52,8 +52,8 @@ function dann.schedule_step(grl, optimizer, p, opts)
   opts = util.options(fname, opts, SCHEDULE_OPTS)
   p = util.number(fname, 'progress p', p, 0, 1)
   local schedule = require('lunagrad.optim').schedule
-  local lambda = util.call(schedule.dann_lambda, p, opts.gamma or 10)
-  local mu = util.call(schedule.dann_lr, p, { mu0 = opts.mu0, alpha = opts.alpha, beta = opts.beta })
+  local lambda = schedule.dann_lambda(p, opts.gamma or 10)
+  local mu = schedule.dann_lr(p, { mu0 = opts.mu0, alpha = opts.alpha, beta = opts.beta })
   if grl ~= nil then
     util.module(fname, 'grl', grl)
     local g = find_grl(grl)
@@ -115,20 +115,20 @@ function dann.train_step(args)
   local loss
   if adapt then
     local x, d = dann.domain_batch(xs, xt)
-    local f = util.call(features, x)
-    local label_loss = util.call(F.cross_entropy, util.call(classifier, f:narrow(1, 1, ns)), ys)
-    local logits = util.call(discriminator, f)
+    local f = features(x)
+    local label_loss = F.cross_entropy(classifier(f:narrow(1, 1, ns)), ys)
+    local logits = discriminator(f)
     if logits:numel() ~= d:numel() then
       util.raise(string.format('lunagrad.%s: discriminator must output one logit per row (N x 1), got %s for %d rows',
         fname, util.shape_str(logits), d:numel()))
     end
     logits = logits:reshape(d:size(1), 1)
-    local domain_loss = util.call(F.binary_cross_entropy_with_logits, logits, d)
+    local domain_loss = F.binary_cross_entropy_with_logits(logits, d)
     loss = domain_weight == 1 and label_loss + domain_loss or label_loss + domain_loss * domain_weight
     out.label_loss, out.domain_loss = label_loss:item(), domain_loss:item()
     out.domain_acc = lg.no_grad(function() return logits:gt(0):eq(d):mean():item() end)
   else
-    loss = util.call(F.cross_entropy, util.call(classifier, util.call(features, xs)), ys)
+    loss = F.cross_entropy(classifier(features(xs)), ys)
     out.label_loss = loss:item()
   end
   out.loss = loss:item()
@@ -183,7 +183,7 @@ function dann.evaluate(features, classifier, X, y, batch)
     return correct / n
   end)
   restore()
-  if not ok then return util.call(error, res, 0) end
+  if not ok then return error(res, 0) end
   return res
 end
 

@@ -39,7 +39,7 @@ function embed.tsne(X, opts)
   if opts.final_momentum ~= nil then
     o.final_momentum = util.number(fname, 'final_momentum', opts.final_momentum, 0, 0.999)
   end
-  return util.call(core._da.tsne, X, o)
+  return core._da.tsne(X, o)
 end
 
 --- da.pca(X, k) -> projected (N x k), components (k x D), explained_variance (k),
@@ -56,7 +56,7 @@ function embed.pca(X, k)
     util.raise(string.format('lunagrad.da.pca: k must be at most min(N, D) = %d for X of shape %s, got %d',
       math.min(n, d), util.shape_str(X), k))
   end
-  return util.call(core._da.pca, X, k)
+  return core._da.pca(X, k)
 end
 
 return embed

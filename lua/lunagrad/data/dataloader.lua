@@ -20,6 +20,7 @@
 -- one is drawn at construction from the lunagrad generator (one uniform), so
 -- lg.manual_seed(n) before building the loader makes a run reproducible.
 local lg = require 'lunagrad'
+local util = require 'lunagrad.util'
 
 local DataLoader = {}
 DataLoader.__index = DataLoader
@@ -76,11 +77,7 @@ local function new(_, tensors, opts)
   if type(tensors) ~= 'table' or #tensors == 0 then
     fail('expects a tensor or a table of tensors {X, y, ...}, got ' .. type(tensors))
   end
-  opts = opts or {}
-  if type(opts) ~= 'table' then fail('options must be a table, got ' .. type(opts)) end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then fail("unknown option '" .. tostring(k) .. "'") end
-  end
+  opts = util.options('data.DataLoader', opts, OPTIONS) -- unknown keys raise, naming the valid ones
   local n
   for i, t in ipairs(tensors) do
     if not lg.is_tensor(t) then fail(string.format('element %d is not a Tensor (got %s)', i, type(t))) end

@@ -19,35 +19,19 @@
 -- (256 as ubyte, 1.5 as int) are an error, never rounded or wrapped. Writes
 -- are atomic (a temporary file renamed over path).
 local core = require 'lunagrad.core'
+local util = require 'lunagrad.util'
 
 local idx = {}
 
 local DEFAULT_TYPE = { float32 = 'float', float64 = 'double', int64 = 'int' }
 
-local function check_opts(fn, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= 'table' then
-    error(string.format('lunagrad.data.%s: options must be a table, got %s', fn, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      error(string.format("lunagrad.data.%s: unknown option '%s'", fn, tostring(k)), 3)
-    end
-  end
-  return opts
-end
-
--- Calls a core function, re-raising its error at the caller's caller's line.
-local function call(fn, ...)
-  local r = table.pack(pcall(fn, ...))
-  if not r[1] then error(r[2], 3) end
-  return table.unpack(r, 2, r.n)
-end
+-- Unknown keys raise, naming the valid ones (util.options).
+local function check_opts(fn, opts, allowed) return util.options('data.' .. fn, opts, allowed) end
 
 --- Reads an IDX file (plain or gzip): returns the tensor and the element type name.
 function idx.read_idx(path, opts)
   opts = check_opts('read_idx', opts, { dtype = true })
-  return call(core.read_idx, path, opts.dtype)
+  return core.read_idx(path, opts.dtype)
 end
 
 --- Parses an IDX file image held in a Lua string (same checks as read_idx).
@@ -56,7 +40,7 @@ function idx.parse_idx(bytes, opts)
   if type(bytes) ~= 'string' then
     error('lunagrad.data.parse_idx: bad argument #1 (string expected, got ' .. type(bytes) .. ')', 2)
   end
-  return call(core.parse_idx, bytes, opts.dtype)
+  return core.parse_idx(bytes, opts.dtype)
 end
 
 --- Writes a tensor as an IDX file.
@@ -70,19 +54,19 @@ function idx.write_idx(path, t, opts)
   end
   local gzip = opts.gzip
   if gzip == nil then gzip = type(path) == 'string' and path:sub(-3) == '.gz' end
-  return call(core.write_idx, path, t, opts.type or DEFAULT_TYPE[t.dtype], gzip)
+  return core.write_idx(path, t, opts.type or DEFAULT_TYPE[t.dtype], gzip)
 end
 
 --- Decodes an image file (PNG, JPEG, BMP, PNM) into an H x W x 3 float32 tensor of 0..255.
 -- Grey images are replicated to three channels; an alpha channel is dropped.
-function idx.load_image(path) return call(core.load_image, path) end
+function idx.load_image(path) return core.load_image(path) end
 
 --- The same from a file image held in a Lua string.
 function idx.decode_image(bytes)
   if type(bytes) ~= 'string' then
     error('lunagrad.data.decode_image: bad argument #1 (string expected, got ' .. type(bytes) .. ')', 2)
   end
-  return call(core.decode_image, bytes)
+  return core.decode_image(bytes)
 end
 
 return idx

@@ -22,6 +22,7 @@
 -- the split: {train,test}-images.idx, {train,test}-labels.idx, and
 -- {train,test}-index.idx (1-based positions of each split's digits in digits-*).
 local lg = require 'lunagrad'
+local util = require 'lunagrad.util'
 local idx = require 'lunagrad.data.idx'
 local DataLoader = require 'lunagrad.data.dataloader'
 
@@ -55,14 +56,8 @@ function mnist.read_split(fn, root, dir, split)
   return x, y
 end
 
-local function check_options(fn, opts, allowed)
-  opts = opts or {}
-  if type(opts) ~= 'table' then error('lunagrad.data.' .. fn .. '.load: options must be a table', 3) end
-  for k in pairs(opts) do
-    if not allowed[k] then error(string.format("lunagrad.data.%s.load: unknown option '%s'", fn, tostring(k)), 3) end
-  end
-  return opts
-end
+-- Unknown keys raise, naming the valid ones (util.options).
+local function check_options(fn, opts, allowed) return util.options('data.' .. fn .. '.load', opts, allowed) end
 mnist.check_options = check_options
 
 --- Loads the cached split: {train = {x =, y =}, test = {x =, y =}} (see the header).
@@ -134,7 +129,7 @@ end
 -- round(fraction * count) to train and the rest to test. Returns two int64
 -- tensors of 1-based positions, each in increasing order.
 function mnist.stratified_split(labels, opts)
-  opts = opts or {}
+  opts = util.options('data.mnist.stratified_split', opts, { fraction = true, seed = true })
   local fraction, seed = opts.fraction or 0.8, opts.seed or 0
   if not lg.is_tensor(labels) or labels:dim() ~= 1 then
     error('lunagrad.data.mnist.stratified_split: labels must be a 1-d tensor', 2)

@@ -19,6 +19,7 @@
 -- {train,test}-sources.idx (N x 3: 1-based photo, row, col of each patch).
 local core = require 'lunagrad.core'
 local lg = require 'lunagrad'
+local util = require 'lunagrad.util'
 local mnist = require 'lunagrad.data.mnist'
 
 local mnist_m = {}
@@ -34,7 +35,7 @@ mnist_m.PHOTOS = {
 -- as data.load_image returns them) at least H x W. Returns N x H x W x 3
 -- float32 images (0..255) and N x 3 int64 sources (1-based photo, row, col).
 function mnist_m.blend(digits, photos, opts)
-  opts = opts or {}
+  opts = util.options('data.mnist_m.blend', opts, { seed = true, threshold = true })
   local seed, threshold = opts.seed or 0, opts.threshold or 0.5
   if not lg.is_tensor(digits) or digits:dim() ~= 3 then
     error('lunagrad.data.mnist_m.blend: digits must be an N x H x W tensor', 2)
@@ -44,9 +45,7 @@ function mnist_m.blend(digits, photos, opts)
   end
   if math.type(seed) ~= 'integer' then error('lunagrad.data.mnist_m.blend: seed must be an integer', 2) end
   if type(threshold) ~= 'number' then error('lunagrad.data.mnist_m.blend: threshold must be a number', 2) end
-  local ok, images, sources = pcall(core.mnistm_blend, digits, photos, seed, threshold)
-  if not ok then error(images, 2) end
-  return images, sources
+  return core.mnistm_blend(digits, photos, seed, threshold)
 end
 
 --- Loads the cached split: {train = {x =, y =}, test = {x =, y =}} (see the header).

@@ -1,6 +1,7 @@
 -- The JMLR 2016 DANN toy problem: two inter-twinning moons (as scikit-learn's
 -- make_moons draws them), the target domain being the source rotated by 35 degrees.
 local lg = require 'lunagrad'
+local util = require 'lunagrad.util'
 
 --- two_moons{n = 300, noise = 0.1, seed = 0, rotate = 0}
 -- Returns X (n x 2 float32) and y (n int64 labels 1 or 2, half each).
@@ -8,8 +9,7 @@ local lg = require 'lunagrad'
 -- Deterministic for a given seed; uses its own generator (Lua's xoshiro), so the
 -- tensor generator's state (lg.manual_seed) is left alone.
 return function(opts)
-  opts = opts or {}
-  if type(opts) ~= 'table' then error('lunagrad.data.two_moons: expects an options table', 2) end
+  opts = util.options('data.two_moons', opts, { n = true, noise = true, seed = true, rotate = true })
   local n, noise, seed, rotate = opts.n or 300, opts.noise or 0.1, opts.seed or 0, opts.rotate or 0
   if math.type(n) ~= 'integer' or n < 2 then
     error('lunagrad.data.two_moons: n must be an integer >= 2, got ' .. tostring(n), 2)

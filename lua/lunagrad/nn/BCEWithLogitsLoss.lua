@@ -1,10 +1,10 @@
 -- nn.BCEWithLogitsLoss{reduction='mean'}: sigmoid + binary cross-entropy, numerically stable; targets in [0,1].
-local lg = require 'lunagrad'
+local F = require 'lunagrad.nn.functional'
 local class = require 'lunagrad.nn.class'
 local Criterion = require 'lunagrad.nn.Criterion'
 
 local BCEWithLogitsLoss = class.new('nn.BCEWithLogitsLoss', Criterion)
 
-function BCEWithLogitsLoss.fn(input, target, reduction) return lg.binary_cross_entropy_with_logits(input, target, reduction) end
+BCEWithLogitsLoss.fn = F.binary_cross_entropy_with_logits
 
 return BCEWithLogitsLoss

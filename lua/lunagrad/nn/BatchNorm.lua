@@ -6,6 +6,7 @@ local lg = require 'lunagrad'
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local BatchNorm = class.new('nn._BatchNorm', Module)
 
@@ -58,8 +59,8 @@ function BatchNorm:forward(x)
   if self.training and self.track_running_stats then
     self.num_batches_tracked:fill(self.num_batches_tracked:item() + 1)
   end
-  return util.call(lg.batch_norm, x, self.running_mean, self.running_var, self.weight, self.bias, batch_stats,
-    self.momentum, self.eps)
+  return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+    { training = batch_stats, momentum = self.momentum, eps = self.eps })
 end
 
 function BatchNorm:extra_repr()

@@ -1,10 +1,10 @@
 -- nn.Conv2d(cin, cout, k, {stride=1, padding=0, bias=true}): 2-d cross-correlation
 -- over NCHW input. k, stride and padding are numbers or {h, w}. Weight (cout, cin, kh, kw),
 -- initialised as PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = cin*kh*kw.
-local lg = require 'lunagrad'
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local Conv2d = class.new('nn.Conv2d', Module)
 
@@ -37,7 +37,7 @@ function Conv2d:forward(x)
     util.raise(string.format('lunagrad.nn.Conv2d: expected input [N,%d,H,W] or [%d,H,W], got %s',
       self.in_channels, self.in_channels, util.shape_str(x)))
   end
-  local y = util.call(lg.conv2d, x, self.weight, self.bias, self.stride, self.padding)
+  local y = F.conv2d(x, self.weight, self.bias, { stride = self.stride, padding = self.padding })
   if unbatched then y = y:squeeze(1) end
   return y
 end

@@ -22,7 +22,7 @@ function Criterion:forward(input, target)
     util.raise('lunagrad.' .. name .. ': expected a Tensor input, got ' .. type(input))
   end
   if target == nil then util.raise('lunagrad.' .. name .. ': missing target (call crit(input, target))') end
-  return util.call(self.fn, input, target, self.reduction)
+  return self.fn(input, target, self.reduction)
 end
 
 function Criterion:extra_repr() return "reduction='" .. self.reduction .. "'" end

@@ -1,10 +1,10 @@
 -- nn.CrossEntropyLoss{reduction='mean'}: log_softmax + NLL over logits [N,C], targets 1-based class labels.
-local lg = require 'lunagrad'
+local F = require 'lunagrad.nn.functional'
 local class = require 'lunagrad.nn.class'
 local Criterion = require 'lunagrad.nn.Criterion'
 
 local CrossEntropyLoss = class.new('nn.CrossEntropyLoss', Criterion)
 
-function CrossEntropyLoss.fn(input, target, reduction) return lg.cross_entropy(input, target, reduction) end
+CrossEntropyLoss.fn = F.cross_entropy
 
 return CrossEntropyLoss

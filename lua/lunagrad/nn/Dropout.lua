@@ -1,9 +1,9 @@
 -- nn.Dropout([p=0.5]): in training mode zeroes each element with probability p and
 -- scales the rest by 1/(1-p); the identity in evaluate mode.
-local lg = require 'lunagrad'
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local Dropout = class.new('nn.Dropout', Module)
 
@@ -14,7 +14,7 @@ end
 function Dropout:forward(x)
   if not util.is_tensor(x) then util.raise('lunagrad.nn.Dropout: expected a Tensor input, got ' .. type(x)) end
   if not self.training or self.p == 0 then return x end
-  return util.call(lg.dropout, x, self.p, true)
+  return F.dropout(x, self.p, true)
 end
 
 function Dropout:extra_repr() return 'p=' .. self.p end

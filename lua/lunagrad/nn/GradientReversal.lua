@@ -5,6 +5,7 @@ local lg = require 'lunagrad'
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local GradientReversal = class.new('nn.GradientReversal', Module)
 
@@ -39,7 +40,7 @@ function GradientReversal:forward(x)
   if not util.is_tensor(x) then
     util.raise('lunagrad.nn.GradientReversal: expected a Tensor input, got ' .. type(x))
   end
-  return lg.revgrad(x, self.alpha)
+  return F.gradient_reversal(x, self.alpha)
 end
 
 -- .alpha is the source of truth; the buffer mirrors it for state_dict and back.

@@ -2,6 +2,7 @@
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local LeakyReLU = class.new('nn.LeakyReLU', Module)
 
@@ -11,7 +12,7 @@ end
 
 function LeakyReLU:forward(x)
   if not util.is_tensor(x) then util.raise('lunagrad.nn.LeakyReLU: expected a Tensor input, got ' .. type(x)) end
-  return x:leaky_relu(self.negative_slope)
+  return F.leaky_relu(x, self.negative_slope)
 end
 
 function LeakyReLU:extra_repr() return 'negative_slope=' .. self.negative_slope end

@@ -1,9 +1,9 @@
 -- nn.Linear(in, out [, bias=true]): y = x W^T + b, W of shape (out x in).
 -- Initialised as PyTorch: W, b ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform, a = sqrt(5)).
-local lg = require 'lunagrad'
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local Linear = class.new('nn.Linear', Module)
 
@@ -19,15 +19,19 @@ function Linear:__init(in_features, out_features, bias)
   end
 end
 
+local core = require 'lunagrad.core'
+local linear, is_tensor, size = F.linear, core.is_tensor, core.Tensor.size
+
+local function bad_input(self, x)
+  if not is_tensor(x) then util.raise('lunagrad.nn.Linear: expected a Tensor input, got ' .. type(x)) end
+  util.raise(string.format('lunagrad.nn.Linear: expected input with %d features, got %s', self.in_features,
+    x:dim() == 0 and 'a 0-d tensor' or tostring(x:size(-1))))
+end
+
+-- The hot path: two checks (a 0-d input has size 0 at -1, so it fails the second), then the kernel.
 function Linear:forward(x)
-  if not util.is_tensor(x) then
-    util.raise('lunagrad.nn.Linear: expected a Tensor input, got ' .. type(x))
-  end
-  if x:dim() == 0 or x:size(-1) ~= self.in_features then
-    util.raise(string.format('lunagrad.nn.Linear: expected input with %d features, got %s', self.in_features,
-      x:dim() == 0 and 'a 0-d tensor' or tostring(x:size(-1))))
-  end
-  return util.call(lg.linear, x, self.weight, self.bias)
+  if not is_tensor(x) or size(x, -1) ~= self.in_features then bad_input(self, x) end
+  return linear(x, self.weight, self.bias)
 end
 
 function Linear:extra_repr()

@@ -2,6 +2,7 @@
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local LogSoftmax = class.new('nn.LogSoftmax', Module)
 
@@ -14,7 +15,7 @@ end
 
 function LogSoftmax:forward(x)
   if not util.is_tensor(x) then util.raise('lunagrad.nn.LogSoftmax: expected a Tensor input, got ' .. type(x)) end
-  return x:log_softmax(self.dim)
+  return F.log_softmax(x, self.dim)
 end
 
 function LogSoftmax:extra_repr() return 'dim=' .. self.dim end

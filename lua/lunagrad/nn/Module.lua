@@ -32,16 +32,50 @@ local function add_name(list, name)
   list[#list + 1] = name
 end
 
--- The first assignment of a field lands here (later ones are raw): modules become
--- children, leaf tensors that require grad become parameters, anything else is a
--- field (so caching an activation, self.features = f, registers nothing).
+local function is_parameter(v) return util.is_tensor(v) and v.requires_grad and v.grad_fn == nil end
+
+-- The first assignment of a field lands here: modules become children, leaf tensors
+-- that require grad become parameters, anything else is a field (so caching an
+-- activation, self.features = f, registers nothing). Later assignments are raw, so
+-- listings also scan the table (see scan below), as Torch7 does.
 function Module.__newindex(self, k, v)
   if util.is_module(v) then
     add_name(self._children, k)
-  elseif util.is_tensor(v) and v.requires_grad and v.grad_fn == nil then
+  elseif is_parameter(v) then
     add_name(self._params, k)
   end
   rawset(self, k, v)
+end
+
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  return a < b
+end
+
+-- Registers the modules and parameters that reached the table without __newindex
+-- (self.head = false; self.head = nn.Linear(2, 2)), in name order so listings stay
+-- stable across runs. Names whose field no longer holds one are skipped by the
+-- listings (util.is_module / util.is_tensor checks), not dropped, so the order is kept.
+local function scan(m)
+  local known, found = {}, nil
+  for _, n in ipairs(m._children) do known[n] = true end
+  for _, n in ipairs(m._params) do known[n] = true end
+  for k, v in next, m do
+    if not known[k] and (type(k) == 'string' or math.type(k) == 'integer') then
+      if util.is_module(v) then
+        found = found or {}
+        found[#found + 1] = { k, m._children }
+      elseif is_parameter(v) then
+        found = found or {}
+        found[#found + 1] = { k, m._params }
+      end
+    end
+  end
+  if found then
+    table.sort(found, function(a, b) return key_less(a[1], b[1]) end)
+    for _, f in ipairs(found) do add_name(f[2], f[1]) end
+  end
 end
 
 function Module.__call(self, ...) return self:forward(...) end
@@ -88,10 +122,11 @@ end
 
 -- Pre-order walk: visit(module, prefix) for self, then each child in order.
 local function walk(m, prefix, visit)
+  scan(m)
   visit(m, prefix)
   for _, name in ipairs(m._children) do
     local c = rawget(m, name)
-    if c ~= nil then walk(c, prefix .. tostring(name) .. '.', visit) end
+    if util.is_module(c) then walk(c, prefix .. tostring(name) .. '.', visit) end
   end
 end
 
@@ -118,7 +153,7 @@ local function collect_named(self, kind)
     if kind == 'buffers' and m._sync_buffers then m:_sync_buffers() end
     for _, name in ipairs(m[kind == 'params' and '_params' or '_buffers']) do
       local t = rawget(m, kind == 'params' and name or m._buffer_fields[name])
-      if t ~= nil and not seen[t] then
+      if util.is_tensor(t) and not seen[t] then
         seen[t] = true
         entries[#entries + 1] = { prefix .. tostring(name), t }
       end
@@ -143,10 +178,11 @@ function Module:buffers()
 end
 
 function Module:named_children()
+  scan(self)
   local entries = {}
   for _, name in ipairs(self._children) do
     local c = rawget(self, name)
-    if c ~= nil then entries[#entries + 1] = { tostring(name), c } end
+    if util.is_module(c) then entries[#entries + 1] = { tostring(name), c } end
   end
   return named_list(entries)
 end
@@ -212,7 +248,7 @@ function Module:to(dtype)
     walk(self, '', function(m)
       for _, name in ipairs(m._params) do
         local p = rawget(m, name)
-        if p ~= nil and p.dtype ~= dtype then
+        if util.is_tensor(p) and p.dtype ~= dtype then
           local q = p:to(dtype)
           q.requires_grad = true
           rawset(m, name, q)
@@ -221,7 +257,7 @@ function Module:to(dtype)
       for _, name in ipairs(m._buffers) do
         local field = m._buffer_fields[name]
         local b = rawget(m, field)
-        if b ~= nil and b.dtype ~= dtype and b.dtype ~= 'int64' and field == name then
+        if util.is_tensor(b) and b.dtype ~= dtype and b.dtype ~= 'int64' and field == name then
           rawset(m, field, b:to(dtype))
         end
       end
@@ -242,14 +278,14 @@ local function state_entries(self)
     if m._sync_buffers then m:_sync_buffers() end
     for _, name in ipairs(m._params) do
       local t = rawget(m, name)
-      if t ~= nil and not seen[t] then
+      if util.is_tensor(t) and not seen[t] then
         seen[t] = true
         entries[#entries + 1] = { prefix .. tostring(name), t }
       end
     end
     for _, name in ipairs(m._buffers) do
       local t = rawget(m, m._buffer_fields[name])
-      if t ~= nil and not seen[t] then
+      if util.is_tensor(t) and not seen[t] then
         seen[t] = true
         entries[#entries + 1] = { prefix .. tostring(name), t }
       end
@@ -334,7 +370,7 @@ function Module:extra_repr() return '' end
 
 function Module.__tostring(self)
   local head = self.__typename .. '(' .. (self:extra_repr() or '')
-  if #self._children == 0 then return head .. ')' end
+  if #self:named_children() == 0 then return head .. ')' end
   local lines = { head }
   for _, e in ipairs(self:named_children()) do
     lines[#lines + 1] = '  (' .. e[1] .. '): ' .. tostring(e[2]):gsub('\n', '\n  ')

@@ -1,10 +1,10 @@
 -- nn.NLLLoss{reduction='mean'}: negative log-likelihood of log-probabilities [N,C], targets 1-based class labels.
-local lg = require 'lunagrad'
+local F = require 'lunagrad.nn.functional'
 local class = require 'lunagrad.nn.class'
 local Criterion = require 'lunagrad.nn.Criterion'
 
 local NLLLoss = class.new('nn.NLLLoss', Criterion)
 
-function NLLLoss.fn(input, target, reduction) return lg.nll_loss(input, target, reduction) end
+NLLLoss.fn = F.nll_loss
 
 return NLLLoss

@@ -2,12 +2,13 @@
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local Sigmoid = class.new('nn.Sigmoid', Module)
 
 function Sigmoid:forward(x)
   if not util.is_tensor(x) then util.raise('lunagrad.nn.Sigmoid: expected a Tensor input, got ' .. type(x)) end
-  return x:sigmoid()
+  return F.sigmoid(x)
 end
 
 return Sigmoid

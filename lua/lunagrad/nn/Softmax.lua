@@ -2,6 +2,7 @@
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local Softmax = class.new('nn.Softmax', Module)
 
@@ -14,7 +15,7 @@ end
 
 function Softmax:forward(x)
   if not util.is_tensor(x) then util.raise('lunagrad.nn.Softmax: expected a Tensor input, got ' .. type(x)) end
-  return x:softmax(self.dim)
+  return F.softmax(x, self.dim)
 end
 
 function Softmax:extra_repr() return 'dim=' .. self.dim end

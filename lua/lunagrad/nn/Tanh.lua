@@ -2,12 +2,13 @@
 local class = require 'lunagrad.nn.class'
 local util = require 'lunagrad.nn.util'
 local Module = require 'lunagrad.nn.Module'
+local F = require 'lunagrad.nn.functional'
 
 local Tanh = class.new('nn.Tanh', Module)
 
 function Tanh:forward(x)
   if not util.is_tensor(x) then util.raise('lunagrad.nn.Tanh: expected a Tensor input, got ' .. type(x)) end
-  return x:tanh()
+  return F.tanh(x)
 end
 
 return Tanh

@@ -1,6 +1,7 @@
 -- Shared constructor of nn.MaxPool2d and nn.AvgPool2d: (k [, stride=k [, padding=0]])
 -- or (k, {stride=, padding=}); each a number or {h, w}. Floor mode, zero padding.
 local util = require 'lunagrad.nn.util'
+local F = require 'lunagrad.nn.functional'
 
 local pooling = {}
 
@@ -26,11 +27,12 @@ function pooling.forward(self, name, fn, x)
   if not util.is_tensor(x) then
     util.raise('lunagrad.' .. name .. ': expected a Tensor input, got ' .. type(x))
   end
-  if x:dim() == 3 then return util.call(fn, x:unsqueeze(1), self.kernel_size, self.stride, self.padding):squeeze(1) end
+  fn = F[fn]
+  if x:dim() == 3 then return fn(x:unsqueeze(1), self.kernel_size, self.stride, self.padding):squeeze(1) end
   if x:dim() ~= 4 then
     util.raise(string.format('lunagrad.%s: expected input [N,C,H,W] or [C,H,W], got %s', name, util.shape_str(x)))
   end
-  return util.call(fn, x, self.kernel_size, self.stride, self.padding)
+  return fn(x, self.kernel_size, self.stride, self.padding)
 end
 
 local function pair_str(p) return p[1] == p[2] and tostring(p[1]) or ('{' .. p[1] .. ',' .. p[2] .. '}') end

@@ -106,6 +106,12 @@ end
 --- Rebuilds a module from an architecture table (fresh parameters).
 function serialize.build(spec) return build(spec, 0) end
 
+-- lg.save/lg.load's error as nn.save/nn.load's: "lunagrad.load: ..." (after its
+-- position, which util.raise sets again) becomes "lunagrad.nn.load: ...".
+local function renamed(err, fn)
+  return (tostring(err):gsub('^[^\n]-:%d+: ', '', 1):gsub('^lunagrad%.' .. fn, 'lunagrad.nn.' .. fn, 1))
+end
+
 function serialize.save(m, path)
   if not util.is_module(m) then util.raise('lunagrad.nn.save: bad argument #1 (module expected, got ' .. type(m) .. ')') end
   if type(path) ~= 'string' then
@@ -121,7 +127,7 @@ function serialize.save(m, path)
   local ok, err = pcall(lg.save, path, sd, {
     [FORMAT_KEY] = FORMAT, [ARCH_KEY] = arch, [EVAL_KEY] = J.encode(eval_names),
   })
-  if not ok then util.raise((tostring(err):gsub('^lunagrad%.save', 'lunagrad.nn.save'))) end
+  if not ok then util.raise(renamed(err, 'save')) end
   return m
 end
 
@@ -130,7 +136,7 @@ function serialize.load(path)
     util.raise('lunagrad.nn.load: bad argument #1 (path string expected, got ' .. type(path) .. ')')
   end
   local ok, tensors, meta = pcall(lg.load, path)
-  if not ok then util.raise((tostring(tensors):gsub('^lunagrad%.load', 'lunagrad.nn.load'))) end
+  if not ok then util.raise(renamed(tensors, 'load')) end
   if type(meta) ~= 'table' or meta[ARCH_KEY] == nil then
     util.raise('lunagrad.nn.load: ' .. path .. ' has no module architecture (not written by nn.save; '
       .. 'use lg.load for plain tensors, or m:load_state_dict)')
