@@ -38,27 +38,60 @@ static int m_mul(lua_State *L) { return binary(L, "mul", lg_mul, lg_mul_scalar, 
 static int m_div(lua_State *L) { return binary(L, "div", lg_div, div_scalar, lg_rdiv_scalar); }
 static int m_pow(lua_State *L) { return binary(L, "pow", lg_pow_tensor, lg_pow, lg_rpow_scalar); }
 
-/* Every parameterless unary op of the registry is a Tensor method: x:sin(). */
+/* Every parameterless unary op of the registry is a Tensor method (x:sin()), or a
+ * module function only for LG_UNARY_FN entries (lunagrad.gelu(x), the activations). */
 #define METHOD_P0(NAME) \
   static int m_##NAME(lua_State *L) { return lgL_push(L, lg_##NAME(lgL_check(L, 1, #NAME)), #NAME); }
 #define NO_METHOD(NAME)
 #define METHOD_P1(s0) NO_METHOD
 #define METHOD_P2(s0, s1) NO_METHOD
 #define LG_UNARY(name, params, ...) METHOD_##params(name)
+#define LG_UNARY_FN(name, params, ...) METHOD_##params(name)
 #define LG_BINARY(name, ...)
 #define LG_OP(name)
 #include "ops/ops.def"
 #undef LG_UNARY
+#undef LG_UNARY_FN
 #define ENTRY_P0(NAME) {#NAME, m_##NAME},
 #define ENTRY_P1(s0) NO_METHOD
 #define ENTRY_P2(s0, s1) NO_METHOD
 #define LG_UNARY(name, params, ...) ENTRY_##params(name)
+#define LG_UNARY_FN(name, params, ...)
 static const luaL_Reg unary_methods[] = {
 #include "ops/ops.def"
     {NULL, NULL}};
 #undef LG_UNARY
+#undef LG_UNARY_FN
+#define LG_UNARY(name, params, ...)
+#define LG_UNARY_FN(name, params, ...) ENTRY_##params(name)
+static const luaL_Reg unary_functions[] = {
+#include "ops/ops.def"
+    {NULL, NULL}};
+#undef LG_UNARY
+#undef LG_UNARY_FN
 #undef LG_BINARY
 #undef LG_OP
+
+/* The activations with parameters, PyTorch's defaults. */
+static double opt_param(lua_State *L, int idx, const char *fn, const char *what, double def) {
+  return lua_isnoneornil(L, idx) ? def : lgL_number(L, idx, fn, what);
+}
+static int m_elu(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "elu");
+  return lgL_push(L, lg_elu(x, opt_param(L, 2, "elu", "alpha", 1.0)), "elu");
+}
+static int m_celu(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "celu");
+  double alpha = opt_param(L, 2, "celu", "alpha", 1.0);
+  if (alpha == 0) return luaL_error(L, "lunagrad.celu: alpha must not be 0");
+  return lgL_push(L, lg_celu(x, alpha), "celu");
+}
+static int m_softplus(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "softplus");
+  double beta = opt_param(L, 2, "softplus", "beta", 1.0), threshold = opt_param(L, 3, "softplus", "threshold", 20.0);
+  if (beta == 0) return luaL_error(L, "lunagrad.softplus: beta must not be 0");
+  return lgL_push(L, lg_softplus(x, beta, threshold), "softplus");
+}
 
 /* Binary ops without scalar kernels: numbers and tables become tensors. */
 static int tensors2(lua_State *L, const char *fn, tensor_tensor_fn f) {
@@ -119,6 +152,9 @@ void lgL_open_math(lua_State *L) {
       {NULL, NULL}};
   lgL_register_methods(L, fns);
   lgL_register_methods(L, unary_methods);
+  luaL_setfuncs(L, unary_functions, 0); /* the module table is on top */
+  static const luaL_Reg activations[] = {{"elu", m_elu}, {"celu", m_celu}, {"softplus", m_softplus}, {NULL, NULL}};
+  luaL_setfuncs(L, activations, 0);
   luaL_getmetatable(L, LGL_TENSOR);
   static const luaL_Reg ops[] = {{"__add", m_add}, {"__sub", m_sub}, {"__mul", m_mul},
                                  {"__div", m_div}, {"__pow", m_pow}, {"__unm", m_neg}, {NULL, NULL}};

@@ -101,6 +101,52 @@ static inline lg_tensor *G_avg_pool2d(lg_tensor *x, const int k[2], const int st
 
 /* ---- derivatives too long for a registry line (PyTorch's formulas) ---- */
 
+/* activations: derivatives as PyTorch 1.13 computes them */
+#define GELU_K 0.7978845608028654 /* sqrt(2 / pi) */
+#define SELU_ALPHA 1.6732632423543772848170429916717
+#define SELU_SCALE 1.0507009873554804934193349852946
+
+/* where(m, b, a) for a 0/1 mask m: a outside the mask, b inside */
+static inline lg_tensor *rule_select(lg_tensor *m, lg_tensor *inside, lg_tensor *outside) {
+  return G_add(G_zero_where(outside, m), G_zero_where(inside, G_rsub_scalar(m, 1)));
+}
+static inline lg_tensor *rule_gelu(lg_tensor *g, lg_tensor *a) { /* Phi(a) + a phi(a) */
+  lg_tensor *cdf = G_mul_scalar(G_add_scalar(G_erf(G_mul_scalar(a, M_SQRT1_2)), 1), 0.5);
+  lg_tensor *pdf = G_mul_scalar(G_exp(G_mul_scalar(G_mul(a, a), -0.5)), 0.3989422804014327);
+  return G_mul(g, G_add(cdf, G_mul(a, pdf)));
+}
+static inline lg_tensor *rule_gelu_tanh(lg_tensor *g, lg_tensor *a) {
+  lg_tensor *a2 = G_mul(a, a);
+  lg_tensor *t = G_tanh(G_mul_scalar(G_mul(a, G_add_scalar(G_mul_scalar(a2, 0.044715), 1)), GELU_K));
+  lg_tensor *inner = G_mul_scalar(G_add_scalar(G_mul_scalar(a2, 3 * 0.044715), 1), GELU_K);
+  lg_tensor *dt = G_mul(G_rsub_scalar(G_mul(t, t), 1), inner);
+  return G_mul(g, G_mul_scalar(G_add(G_add_scalar(t, 1), G_mul(a, dt)), 0.5));
+}
+static inline lg_tensor *rule_silu(lg_tensor *g, lg_tensor *a) { /* s (1 + a (1 - s)) */
+  lg_tensor *s = G_sigmoid(a);
+  return G_mul(g, G_mul(s, G_add_scalar(G_mul(a, G_rsub_scalar(s, 1)), 1)));
+}
+static inline lg_tensor *rule_elu(lg_tensor *g, lg_tensor *a, double alpha) { /* 1 | alpha e^a */
+  lg_tensor *pos = G_cmp_scalar(a, 0, LG_GT);
+  return G_mul(g, rule_select(pos, G_to_dtype(pos, a ? a->dtype : LG_F32), G_mul_scalar(G_exp(a), alpha)));
+}
+static inline lg_tensor *rule_celu(lg_tensor *g, lg_tensor *a, double alpha) { /* 1 | e^(a / alpha) */
+  lg_tensor *pos = G_cmp_scalar(a, 0, LG_GT);
+  return G_mul(g, rule_select(pos, G_to_dtype(pos, a ? a->dtype : LG_F32), G_exp(G_mul_scalar(a, 1 / alpha))));
+}
+static inline lg_tensor *rule_softplus(lg_tensor *g, lg_tensor *a, double beta, double threshold) {
+  lg_tensor *linear = G_cmp_scalar(G_mul_scalar(a, beta), threshold, LG_GT);
+  return G_mul(g, rule_select(linear, G_to_dtype(linear, a ? a->dtype : LG_F32), G_sigmoid(G_mul_scalar(a, beta))));
+}
+static inline lg_tensor *rule_mish(lg_tensor *g, lg_tensor *a) { /* tanh(sp) + a sech^2(sp) s */
+  lg_tensor *t = G_tanh(G_softplus(a, 1, 20));
+  return G_mul(g, G_add(t, G_mul(G_mul(a, G_rsub_scalar(G_mul(t, t), 1)), G_sigmoid(a))));
+}
+static inline lg_tensor *rule_hardswish(lg_tensor *g, lg_tensor *a) { /* 0 | a/3 + 1/2 | 1 */
+  lg_tensor *mid = G_clamp_mask(a, -3, 3), *high = G_cmp_scalar(a, 3, LG_GT);
+  return G_mul(g, G_add(G_mul(mid, G_add_scalar(G_mul_scalar(a, 1.0 / 3), 0.5)), high));
+}
+
 /* minimum/maximum: the gradient goes to the chosen input, half to each on ties */
 static inline lg_tensor *rule_pick_mask(lg_tensor *chosen, lg_tensor *other) {
   lg_tensor *lt = chosen && other ? lg_adopt(lg_compare(chosen, other, LG_LT)) : NULL;
