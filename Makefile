@@ -27,6 +27,13 @@ ASAN_OUT:= $(BUILD)-asan/lunagrad/core.so
 
 DEB_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-busted pkg-config zlib1g-dev libstb-dev libreadline-dev tmux
 
+# lunagrad.distributed's MPI backend (src/dist/mpi.c -> build/lunagrad/distributed_mpi.so):
+# built only where mpicc is (Debian: libopenmpi-dev, installed by `make deps`); the
+# rest of lunagrad builds and runs without MPI. MPI_DEB_PACKAGES=  skips installing it.
+MPI_DEB_PACKAGES ?= libopenmpi-dev openmpi-bin
+MPICC   ?= $(shell command -v mpicc 2>/dev/null)
+MPI_OUT := $(BUILD)/lunagrad/distributed_mpi.so
+
 BUSTED  := busted --lua=lua5.4
 LUAENV  := LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)/?.so;;'
 
@@ -37,6 +44,12 @@ all: $(OUT) $(ENV_OUT) $(RL_OUT)
 $(RL_OUT): src/lua/readline.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) $(RL_FLAGS) -fPIC -shared $(INCS) -o $@ $< $(RL_LIBS)
+
+all: $(if $(MPICC),$(MPI_OUT))
+
+$(MPI_OUT): src/dist/mpi.c src/lg.h src/lua/c_api.h Makefile
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $< -ldl
 
 $(ENV_OUT): src/lua/env.c Makefile
 	@mkdir -p $(dir $@)
@@ -60,7 +73,7 @@ $(ASAN_OUT): $(SRCS) $(HDRS) Makefile
 	  $(WARN) $(DEFS) $(OMP) -fPIC -shared $(INCS) -o $@ $(SRCS) $(LIBS)
 
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@missing=""; for p in $(DEB_PACKAGES) $(MPI_DEB_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include "lua/binding.h"
+#define LG_C_API_DEFINE /* core._c_api: the core for other C modules (lua/c_api.h) */
+#include "lua/c_api.h"
 
 int luaopen_lunagrad_core(lua_State *L);
 
@@ -31,6 +33,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_da(L);
   lgL_open_optim(L);
   lgL_open_kernels(L);
+  lgL_open_c_api(L);
   lgL_open_function(L);
   { void lgL_open_clock(lua_State *L); lgL_open_clock(L); }             /* clock.c */
   { void lgL_open_image_write(lua_State *L); lgL_open_image_write(L); } /* image_write.c */

@@ -25,7 +25,7 @@ local util = require 'lunagrad.util'
 local DataLoader = {}
 DataLoader.__index = DataLoader
 
-local OPTIONS = { batch_size = true, shuffle = true, seed = true, drop_last = true }
+local OPTIONS = { batch_size = true, shuffle = true, seed = true, drop_last = true, sampler = true }
 
 local function fail(msg) error('lunagrad.data.DataLoader: ' .. msg, 3) end
 
@@ -96,7 +96,11 @@ local function new(_, tensors, opts)
   if seed == nil then -- drawn from the lunagrad generator: see the header
     seed = math.floor(lg.rand(1, { dtype = 'float64' }):item() * 2 ^ 53)
   end
+  local sampler = opts.sampler -- {sampler = s}: s:indices(epoch) gives the epoch's order, #s its length
+  if sampler ~= nil and (type(sampler) ~= 'table' or type(sampler.indices) ~= 'function') then fail('sampler must have :indices(epoch) (data.DistributedSampler)') end
+  if sampler ~= nil and opts.shuffle then fail('shuffle and sampler exclude each other (the sampler shuffles)') end
   local self = {
+    sampler = sampler,
     tensors = { table.unpack(tensors) },
     n = n,
     batch_size = batch_size,
@@ -110,6 +114,7 @@ end
 
 --- Number of batches in one epoch.
 function DataLoader:__len()
+  if self.sampler then return self.drop_last and #self.sampler // self.batch_size or (#self.sampler + self.batch_size - 1) // self.batch_size end
   if self.drop_last then return self.n // self.batch_size end
   return (self.n + self.batch_size - 1) // self.batch_size
 end
@@ -117,6 +122,7 @@ end
 -- The 1-based sample indices of the next epoch, as an int64 tensor.
 function DataLoader:_next_order()
   self.epoch = self.epoch + 1
+  if self.sampler then return lg.tensor(self.sampler:indices(self.epoch), { dtype = 'int64' }) end
   if not self.shuffle then return lg.arange(1, self.n + 1, 1, { dtype = 'int64' }) end
   return lg.tensor(permutation(self.n, self.seed, self.epoch), { dtype = 'int64' })
 end
@@ -124,7 +130,7 @@ end
 --- Iterator over one epoch's batches: `for xb, yb in loader:iter() do ... end`.
 function DataLoader:iter()
   local order, batches, b = self:_next_order(), #self, 0
-  local tensors, count, bs, n = self.tensors, #self.tensors, self.batch_size, self.n
+  local tensors, count, bs, n = self.tensors, #self.tensors, self.batch_size, order:size(1)
   return function()
     if b >= batches then return nil end
     local first = b * bs + 1

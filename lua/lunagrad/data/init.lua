@@ -9,6 +9,7 @@ local submodules = {
   two_moons = 'lunagrad.data.two_moons',
   idx = 'lunagrad.data.idx',
   DataLoader = 'lunagrad.data.dataloader',
+  DistributedSampler = 'lunagrad.data.distributed_sampler', -- docs/distributed.md
   mnist = 'lunagrad.data.mnist',
   mnist_m = 'lunagrad.data.mnist_m',
 }

@@ -31,6 +31,7 @@ local MODULES = {
   'GradientReversal', 'CrossEntropyLoss', 'NLLLoss', 'BCEWithLogitsLoss', 'MSELoss',
 }
 for _, name in ipairs(MODULES) do nn[name] = require('lunagrad.nn.' .. name) end
+for _, name in ipairs { 'DistributedDataParallel', 'SyncBatchNorm' } do nn[name] = require('lunagrad.nn.' .. name) end -- docs/distributed.md
 
 nn.functional = require 'lunagrad.nn.functional'
 nn.F = nn.functional
