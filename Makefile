@@ -51,6 +51,14 @@ $(MPI_OUT): src/dist/mpi.c src/lg.h src/lua/c_api.h Makefile
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $< -ldl
 
+# Data-parallel scaling (docs/distributed.md): W3-style MLP-DANN at global batch 128,
+# 1 process, then 2 MPI ranks (1 thread each).
+.PHONY: bench-dist
+bench-dist: deps
+	@$(MAKE) --no-print-directory all
+	$(LUAENV) lua5.4 src/dist/bench.lua
+	$(LUAENV) OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe lua5.4 src/dist/bench.lua
+
 $(ENV_OUT): src/lua/env.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) -fPIC -shared $(INCS) -o $@ $<
