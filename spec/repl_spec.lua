@@ -184,6 +184,9 @@ describe('the lunagrad REPL in a terminal (tmux)', function()
     session:line('for i = 1, 2 do')
     session:wait_for('>> ')
     session:key('C-c') -- drops the unfinished statement
+    -- SIGINT arrives asynchronously: type on only once the REPL has shown its third ^C
+    -- and a fresh prompt (keys sent earlier can reach readline before the signal)
+    session:wait_for('^C\n>', 3)
     session:line('= 6 * 7')
     local screen = session:wait_for('\n42\n')
     assert.is_nil(screen:find('[repl exited', 1, true))

@@ -46,9 +46,6 @@ typedef struct lg_op_info {
   lg_domain domain;
   /* elementwise ops: out = op(a, b) or op(a, c0, c1), whichever applies */
   lg_tensor *(*call)(lg_tensor *a, lg_tensor *b, double c0, double c1);
-  /* transition: a rule still written on raw kernels, whose gradients are not
-   * differentiable; create_graph through it is an error rather than wrong */
-  bool first_order_only;
 } lg_op_info;
 
 struct lg_node {
@@ -87,16 +84,6 @@ struct lg_node {
 #undef LG_BINARY
 #undef LG_OP
 #define LG_DEFINE_OP(N) const lg_op_info lg_op_##N = {.name = #N, .rule = N##_rule}
-/* Transition shape for a rule not yet rewritten (first order only): `static int
- * NAME_backward(n, g, gin)` returning 0 or -1 and new references in gin (the
- * adapter adopts them). */
-#define LG_OWNED_RULE(N)                                                         \
-  static void N##_rule(lg_node *n, lg_tensor *g, lg_tensor **gin) {              \
-    (void)N##_backward(n, g, gin); /* a failure was reported by lg_fail */      \
-    for (int i_ = 0; i_ < n->n_inputs; i_++) lg_adopt(gin[i_]);                  \
-  }
-#define LG_DEFINE_FIRST_ORDER_OP(N) \
-  LG_OWNED_RULE(N) const lg_op_info lg_op_##N = {.name = #N, .rule = N##_rule, .first_order_only = true}
 /* Every registered op, in registry order, NULL-terminated (ops/registry.c). */
 extern const lg_op_info *const lg_registry[];
 

@@ -1,5 +1,6 @@
 /* Binding of autograd: x:backward, lunagrad.grad, leaves' grad state, and the
  * registry's op list for the specs (core._ops, core._op_call). */
+#include <math.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -103,12 +104,27 @@ static int t_requires_grad_(lua_State *L) {
   return 1;
 }
 
+static int t_revgrad(lua_State *L) {
+  lg_tensor *x = lgL_check(L, 1, "revgrad");
+  double alpha = 1.0;
+  lg_tensor *a = lgL_test(L, 2);
+  if (a) {
+    if (lg_numel(a) != 1)
+      return luaL_error(L, "lunagrad.revgrad: alpha tensor must have one element, got %d", (int)lg_numel(a));
+    alpha = lg_item(a);
+  } else if (!lua_isnoneornil(L, 2)) {
+    alpha = lgL_number(L, 2, "revgrad", "alpha");
+  }
+  if (!isfinite(alpha)) return luaL_error(L, "lunagrad.revgrad: alpha must be finite, got %f", alpha);
+  return lgL_push(L, lg_revgrad(x, alpha), "revgrad");
+}
+
 /* ---- the registry, for the specs ------------------------------------------------ */
 
 static const char *const KINDS[] = {"other", "unary", "binary"};
 static const char *const DOMAINS[] = {"any", "pos", "unit", "away0", "awayc"};
 
-/* core._ops() -> {{name=, kind=, params={...}, domain=, first_order_only=}, ...} */
+/* core._ops() -> {{name=, kind=, params={...}, domain=}, ...} */
 static int l_ops(lua_State *L) {
   lua_newtable(L);
   for (int k = 0; lg_registry[k]; k++) {
@@ -120,8 +136,6 @@ static int l_ops(lua_State *L) {
     lua_setfield(L, -2, "kind");
     lua_pushstring(L, DOMAINS[op->domain]);
     lua_setfield(L, -2, "domain");
-    lua_pushboolean(L, op->first_order_only);
-    lua_setfield(L, -2, "first_order_only");
     lua_createtable(L, op->n_params, 0);
     for (int p = 0; p < op->n_params; p++) {
       lua_pushnumber(L, op->samples[p]);
@@ -149,7 +163,7 @@ static int l_op_call(lua_State *L) {
 
 void lgL_open_autograd(lua_State *L) {
   static const luaL_Reg methods[] = {{"backward", t_backward}, {"zero_grad", t_zero_grad},
-                                     {"requires_grad_", t_requires_grad_}, {NULL, NULL}};
+                                     {"requires_grad_", t_requires_grad_}, {"revgrad", t_revgrad}, {NULL, NULL}};
   lgL_register_methods(L, methods);
   static const luaL_Reg fns[] = {{"grad", l_grad}, {"_ops", l_ops}, {"_op_call", l_op_call}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

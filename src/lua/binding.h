@@ -54,6 +54,19 @@ bool lgL_optbool(lua_State *L, int idx, const char *field, bool def);
  * `valid` (NULL-terminated); the message lists them (src/lua/options.c). */
 void lgL_check_options(lua_State *L, int idx, const char *fn, const char *const *valid);
 double lgL_number(lua_State *L, int idx, const char *fn, const char *what);
+/* An integer argument (numbers with a fraction are an error naming `what`). */
+lua_Integer lgL_integer(lua_State *L, int idx, const char *fn, const char *what);
+/* A number as int64 for an int64 tensor: NaN, infinities and out-of-range values
+ * are an error (a C cast would be undefined). */
+int64_t lgL_int64(lua_State *L, int idx, const char *fn);
+/* Anomaly mode: stamps t's new nodes with the user's line, fails on NaN/Inf (frames.c). */
+void lgL_anomaly_forward(lua_State *L, lg_tensor *t, const char *fn);
+/* The parts of lgL_open_tensor: frames.c (_raise, anomaly mode), convert.c
+ * (lunagrad.tensor), views.c (view/copy/cast methods). */
+void lgL_open_frames(lua_State *L);
+void lgL_open_convert(lua_State *L);
+void lgL_open_views(lua_State *L);
+
 /* Adds functions to the Tensor method table; every method is also a module function
  * (lunagrad.core.exp(x) == x:exp()). Functions that are not Tensor methods (nn
  * kernels, losses, list ops such as cat) are set on the module table alone, on top
