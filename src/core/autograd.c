@@ -403,8 +403,10 @@ static int deliver(const walk *w, lg_edge *e, lg_tensor *g) {
   int rc = 0;
   if (e->fn) {
     if (!w->targets || e->fn->needed) rc = accumulate(&e->fn->grad_acc, fitted, e->dtype, false);
-  } else if (!w->targets) rc = accumulate(&e->leaf->grad, fitted, e->leaf->dtype, true);
-  else {
+  } else if (!w->targets) {
+    rc = accumulate(&e->leaf->grad, fitted, e->leaf->dtype, true);
+    if (rc == 0 && grad_ready_hook) grad_ready_hook(e->leaf, grad_ready_ud);
+  } else {
     int k = target_of_leaf(w, e->leaf);
     if (k >= 0) rc = accumulate(&w->results[k], fitted, e->dtype, false);
   }
@@ -451,9 +453,6 @@ static int run_node(lg_node *n, node_list *ready, const walk *w) {
     int k = target_of_node(w, n);
     if (k >= 0 && g) rc = accumulate(&w->results[k], g, g->dtype, false);
   }
-  if (rc == 0 && w->create_graph && n->op->first_order_only)
-    rc = lg_failed("create_graph: the gradient of '%s' is not differentiable yet (its rule runs "
-                   "raw kernels); double backward through it is not supported", n->op->name);
   lg_tensor *stack_gin[4] = {0};
   lg_tensor **gin = n->n_inputs <= 4 ? stack_gin : calloc((size_t)n->n_inputs, sizeof *gin);
   if (rc == 0 && !gin) rc = lg_failed("out of memory in backward");
@@ -526,8 +525,10 @@ static int run_walk(lg_tensor *const *outs, lg_tensor *const *seeds, int n_out, 
   for (int k = 0; k < n_out && rc == 0; k++) {
     roots[k] = outs[k]->grad_fn;
     if (!roots[k]) { /* a leaf output: its gradient is its seed */
-      if (!w->targets) rc = accumulate(&outs[k]->grad, seeds[k], outs[k]->dtype, true);
-      else {
+      if (!w->targets) {
+        rc = accumulate(&outs[k]->grad, seeds[k], outs[k]->dtype, true);
+        if (rc == 0 && grad_ready_hook) grad_ready_hook(outs[k], grad_ready_ud);
+      } else {
         int t = target_of_leaf(w, outs[k]);
         if (t >= 0) rc = accumulate(&w->results[t], seeds[k], outs[k]->dtype, false);
       }
