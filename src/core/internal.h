@@ -101,9 +101,6 @@ lg_node *lg_record(const lg_op_info *op, lg_tensor *out, lg_tensor *const *input
  * for parameters. */
 lg_tensor *lg_recorded(const lg_op_info *op, lg_tensor *out, lg_tensor *const *inputs, int n,
                        lg_tensor *const *saves, int n_saves, lg_node **node);
-#define LG_RECORD(node, opname, out, inputs, n)                                          \
-  lg_node *node = NULL;                                                                  \
-  if (!lg_recorded(&lg_op_##opname, out, inputs, n, NULL, 0, &node)) return NULL;
 /* Stores a retained reference in node->saved[slot]. */
 void lg_save(lg_node *node, int slot, lg_tensor *t);
 /* Stores a detached alias of t (for saving an op's own output). */

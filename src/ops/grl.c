@@ -10,7 +10,8 @@ lg_tensor *lg_revgrad(lg_tensor *x, double alpha) {
   lg_tensor *out = lg_make_view(x->storage, x->dtype, x->ndim, x->shape, x->stride, x->offset);
   if (!out) return NULL;
   lg_tensor *in[1] = {x};
-  LG_RECORD(node, revgrad, out, in, 1);
+  lg_node *node;
+  out = lg_recorded(&lg_op_revgrad, out, in, 1, NULL, 0, &node);
   if (node) node->f[0] = alpha;
   return out;
 }

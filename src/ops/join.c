@@ -31,13 +31,9 @@ static int check_list(lg_tensor **ts, int n) {
 }
 
 static lg_tensor *record_join(const lg_op_info *op, lg_tensor *out, lg_tensor **ts, int n, int d) {
-  if (!lg_should_record(ts, n)) return out;
-  lg_node *node = lg_record(op, out, ts, n);
-  if (!node) {
-    lg_release(out);
-    return NULL;
-  }
-  node->i[0] = d;
+  lg_node *node;
+  out = lg_recorded(op, out, ts, n, NULL, 0, &node);
+  if (node) node->i[0] = d;
   return out;
 }
 
@@ -179,11 +175,9 @@ lg_tensor *lg_index_select(lg_tensor *a, int dim, lg_tensor *index) {
     }
   }
   lg_tensor *in[1] = {a};
-  LG_RECORD(node, index_select, out, in, 1);
-  if (node) {
-    node->i[0] = d;
-    lg_save(node, 0, index);
-  }
+  lg_node *node;
+  out = lg_recorded(&lg_op_index_select, out, in, 1, &index, 1, &node);
+  if (node) node->i[0] = d;
   return out;
 }
 

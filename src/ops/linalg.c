@@ -196,12 +196,7 @@ lg_tensor *lg_matmul(lg_tensor *a, lg_tensor *b) {
   lg_tensor *out = matmul_compute(a, b);
   if (!out) return NULL;
   lg_tensor *in[2] = {a, b};
-  LG_RECORD(node, matmul, out, in, 2);
-  if (node) {
-    lg_save(node, 0, a);
-    lg_save(node, 1, b);
-  }
-  return out;
+  return lg_recorded(&lg_op_matmul, out, in, 2, in, 2, NULL);
 }
 
 /* ---- backward: ga = g @ b^T, gb = a^T @ g --------------------------------------

@@ -91,19 +91,10 @@ lg_tensor *lg_linear(lg_tensor *x, lg_tensor *w, lg_tensor *b) {
   lg_release(bd);
 
   lg_tensor *in[3] = {x, w, b};
-  if (lg_should_record(in, 3)) {
-    lg_node *node = lg_record(&lg_op_linear, out, in, 3);
-    if (!node) {
-      lg_release(out);
-      out = NULL;
-    } else { /* the inputs for create_graph, their dense forms for the fused backward */
-      lg_save(node, 0, x);
-      lg_save(node, 1, w);
-      lg_save(node, 2, xd);
-      lg_save(node, 3, wd);
-      node->i[0] = rows;
-    }
-  }
+  lg_tensor *saves[4] = {x, w, xd, wd}; /* the inputs for create_graph, dense forms for the fused backward */
+  lg_node *node;
+  out = lg_recorded(&lg_op_linear, out, in, 3, saves, 4, &node);
+  if (node) node->i[0] = rows;
   lg_release(xd);
   lg_release(wd);
   return out;

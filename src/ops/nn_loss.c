@@ -110,16 +110,9 @@ lg_tensor *lg_nll_loss(lg_tensor *logp, lg_tensor *target, lg_reduction r) {
   for (int64_t i = 0; i < N; i++) l[i] = -lg_load_float(lg_data_ptr(xd), logp->dtype, i * C + t[i]);
   lg_tensor *out = reduce_losses(l, N, r, logp->dtype, 1, &N);
   lg_tensor *in[1] = {logp};
-  if (out && lg_should_record(in, 1)) {
-    lg_node *node = lg_record(&lg_op_nll_loss, out, in, 1);
-    if (!node) {
-      lg_release(out);
-      out = NULL;
-    } else {
-      lg_save(node, 0, td);
-      node->i[0] = r;
-    }
-  }
+  lg_node *node;
+  out = lg_recorded(&lg_op_nll_loss, out, in, 1, &td, 1, &node);
+  if (node) node->i[0] = r;
   lg_release(xd);
   lg_release(td);
   return out;
@@ -166,19 +159,10 @@ lg_tensor *lg_cross_entropy(lg_tensor *logits, lg_tensor *target, lg_reduction r
     l[i] = (mx - lg_load_float(xp, dt, row + t[i])) + tail;
   }
   lg_tensor *out = reduce_losses(l, N, r, dt, 1, &N);
-  lg_tensor *in[1] = {logits};
-  if (out && lg_should_record(in, 1)) {
-    lg_node *node = lg_record(&lg_op_cross_entropy, out, in, 1);
-    if (!node) {
-      lg_release(out);
-      out = NULL;
-    } else {
-      lg_save(node, 0, logits);
-      lg_save(node, 1, td);
-      lg_save(node, 2, lse);
-      node->i[0] = r;
-    }
-  }
+  lg_tensor *in[1] = {logits}, *saves[3] = {logits, td, lse};
+  lg_node *node;
+  out = lg_recorded(&lg_op_cross_entropy, out, in, 1, saves, 3, &node);
+  if (node) node->i[0] = r;
   lg_release(xd);
   lg_release(td);
   lg_release(lse);
@@ -241,17 +225,9 @@ static int check_same_shape(const lg_tensor *a, const lg_tensor *b, const char *
 static lg_tensor *record_pair(const lg_op_info *op, lg_tensor *out, lg_tensor *a, lg_tensor *b,
                               lg_tensor *ad, lg_tensor *bd, lg_reduction r) {
   lg_tensor *in[2] = {a, b};
-  if (out && lg_should_record(in, 2)) {
-    lg_node *node = lg_record(op, out, in, 2);
-    if (!node) {
-      lg_release(out);
-      out = NULL;
-    } else {
-      lg_save(node, 0, a);
-      lg_save(node, 1, b);
-      node->i[0] = r;
-    }
-  }
+  lg_node *node;
+  out = lg_recorded(op, out, in, 2, in, 2, &node);
+  if (node) node->i[0] = r;
   lg_release(ad);
   lg_release(bd);
   return out;

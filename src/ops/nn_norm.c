@@ -163,19 +163,10 @@ lg_tensor *lg_batch_norm(lg_tensor *x, lg_tensor *running_mean, lg_tensor *runni
   free(buf);
 
   lg_tensor *in[3] = {x, weight, bias};
-  if (lg_should_record(in, 3)) {
-    lg_node *node = lg_record(&lg_op_batch_norm, out, in, 3);
-    if (!node) {
-      lg_release(out);
-      out = NULL;
-    } else { /* x and weight themselves: the create_graph rule differentiates through them */
-      lg_save(node, 0, x);
-      lg_save(node, 1, stats);
-      if (weight) lg_save(node, 2, weight);
-      node->i[0] = training;
-      node->f[0] = eps;
-    }
-  }
+  lg_tensor *saves[3] = {x, stats, weight}; /* x and weight themselves: create_graph differentiates them */
+  lg_node *node;
+  out = lg_recorded(&lg_op_batch_norm, out, in, 3, saves, 3, &node);
+  if (node) node->i[0] = training, node->f[0] = eps;
   lg_release(xd);
   lg_release(stats);
   return out;
@@ -296,15 +287,7 @@ lg_tensor *lg_dropout(lg_tensor *x, double p, bool training) {
   }
   lg_release(xd);
   lg_tensor *in[1] = {x};
-  if (lg_should_record(in, 1)) {
-    lg_node *node = lg_record(&lg_op_dropout, out, in, 1);
-    if (!node) {
-      lg_release(out);
-      out = NULL;
-    } else {
-      lg_save(node, 0, mask);
-    }
-  }
+  out = lg_recorded(&lg_op_dropout, out, in, 1, &mask, 1, NULL);
   lg_release(mask);
   return out;
 }

@@ -63,11 +63,7 @@ lg_tensor *lg_sum_to(lg_tensor *a, int ndim, const int64_t *shape) {
   lg_tensor *out = lg_reshape(summed, ndim, shape);
   lg_release(summed);
   lg_tensor *in[1] = {a};
-  if (out && lg_should_record(in, 1) && !lg_record(&lg_op_sum_to, out, in, 1)) {
-    lg_release(out);
-    return NULL;
-  }
-  return out;
+  return lg_recorded(&lg_op_sum_to, out, in, 1, NULL, 0, NULL);
 }
 
 /* The gradient of a sum is the gradient broadcast back to the input (a view;
@@ -126,16 +122,9 @@ static lg_tensor *sum_or_mean(lg_tensor *a, int dim, bool keepdim, bool mean) {
   lg_tensor *out = r ? finish_shape(r, d, keepdim) : NULL;
   if (!out) return NULL;
   lg_tensor *in[1] = {a};
-  if (lg_should_record(in, 1)) {
-    lg_node *node = lg_record(mean ? &lg_op_mean : &lg_op_sum, out, in, 1);
-    if (!node) {
-      lg_release(out);
-      return NULL;
-    }
-    node->i[0] = d;
-    node->i[1] = keepdim;
-    node->f[0] = count ? 1.0 / (double)count : NAN;
-  }
+  lg_node *node;
+  out = lg_recorded(mean ? &lg_op_mean : &lg_op_sum, out, in, 1, NULL, 0, &node);
+  if (node) node->i[0] = d, node->i[1] = keepdim, node->f[0] = count ? 1.0 / (double)count : NAN;
   return out;
 }
 
@@ -271,14 +260,11 @@ static int extreme_dim(lg_tensor *a, int dim, bool keepdim, bool is_max, lg_tens
   lg_release(val);
   int rc = (values && !vout) || (indices && !iout) ? -1 : 0;
   lg_tensor *in[1] = {a};
-  if (rc == 0 && vout && lg_should_record(in, 1)) {
-    lg_node *node = lg_record(is_max ? &lg_op_max : &lg_op_min, vout, in, 1);
-    if (node) {
-      lg_save(node, 0, idx); /* keepdim-shaped, contiguous: [outer, 1, inner] */
-      node->i[0] = d;
-    } else {
-      rc = -1;
-    }
+  if (rc == 0 && vout) { /* idx is keepdim-shaped, contiguous: [outer, 1, inner] */
+    lg_node *node;
+    vout = lg_recorded(is_max ? &lg_op_max : &lg_op_min, vout, in, 1, &idx, 1, &node);
+    if (!vout) rc = -1;
+    else if (node) node->i[0] = d;
   }
   lg_release(idx);
   if (rc) {
@@ -496,12 +482,9 @@ static lg_tensor *extreme_all(lg_tensor *a, bool is_max) {
   memcpy(lg_data_ptr(out), (const char *)lg_data_ptr(c) + at * (int64_t)es, es);
   lg_release(c);
   lg_tensor *in[1] = {a};
-  if (lg_should_record(in, 1)) {
-    lg_node *node = lg_record(is_max ? &lg_op_max_all : &lg_op_min_all, out, in, 1);
-    if (!node) {
-      lg_release(out);
-      return NULL;
-    }
+  lg_node *node;
+  if (!(out = lg_recorded(is_max ? &lg_op_max_all : &lg_op_min_all, out, in, 1, NULL, 0, &node))) return NULL;
+  if (node) {
     lg_tensor *ix = lg_new_like_shape(1, (int64_t[]){1}, LG_I64); /* where the gradient goes */
     if (!ix) {
       lg_release(out);

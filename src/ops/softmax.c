@@ -247,14 +247,9 @@ static lg_tensor *softmax_impl(lg_tensor *a, int dim, bool logarithm) {
   if (lg_numel(a) > 0) run_tasks(SM_FORWARD, c->dtype, lg_data_ptr(c), NULL, lg_data_ptr(out), b, logarithm);
   lg_release(c);
   lg_tensor *in[1] = {a};
-  if (lg_should_record(in, 1)) {
-    lg_node *node = lg_record(logarithm ? &lg_op_log_softmax : &lg_op_softmax, out, in, 1);
-    if (!node || lg_save_output(node, 0, out)) {
-      lg_release(out);
-      return NULL;
-    }
-    node->i[0] = d;
-  }
+  lg_node *node;
+  out = lg_recorded(logarithm ? &lg_op_log_softmax : &lg_op_softmax, out, in, 1, &out, 1, &node);
+  if (node) node->i[0] = d;
   return out;
 }
 

@@ -10,15 +10,11 @@
 static lg_tensor *make_alias(lg_tensor *t, const lg_op_info *op, int ndim, const int64_t *shape,
                              const int64_t *stride, int64_t offset, const int64_t *params, int nparams) {
   lg_tensor *out = lg_make_view(t->storage, t->dtype, ndim, shape, stride, offset);
-  if (!out || !op) return out;
+  if (!op) return out;
   lg_tensor *in[1] = {t};
-  if (!lg_should_record(in, 1)) return out;
-  lg_node *node = lg_record(op, out, in, 1);
-  if (!node) {
-    lg_release(out);
-    return NULL;
-  }
-  for (int k = 0; k < nparams; k++) node->i[k] = params[k];
+  lg_node *node;
+  out = lg_recorded(op, out, in, 1, NULL, 0, &node);
+  for (int k = 0; node && k < nparams; k++) node->i[k] = params[k];
   return out;
 }
 
@@ -131,7 +127,7 @@ lg_tensor *lg_unsqueeze(lg_tensor *t, int dim) {
 }
 
 lg_tensor *lg_permute(lg_tensor *t, const int *dims) {
-  int64_t shape[LG_MAX_DIMS], stride[LG_MAX_DIMS], inverse[LG_MAX_DIMS];
+  int64_t shape[LG_MAX_DIMS] = {0}, stride[LG_MAX_DIMS] = {0}, inverse[LG_MAX_DIMS]; /* {0}: gcc cannot see ndim 0 reads none */
   bool seen[LG_MAX_DIMS] = {false};
   for (int d = 0; d < t->ndim; d++) {
     int src;
@@ -216,7 +212,8 @@ lg_tensor *lg_slice_backward(lg_tensor *g, int dim, int64_t start, int64_t stop,
     return NULL;
   }
   lg_tensor *in[1] = {g};
-  LG_RECORD(node, slice_backward, z, in, 1);
+  lg_node *node;
+  z = lg_recorded(&lg_op_slice_backward, z, in, 1, NULL, 0, &node);
   if (node) {
     node->i[0] = dim < 0 ? dim + ndim : dim;
     node->i[1] = start;
@@ -308,11 +305,7 @@ static lg_tensor *copy_as(lg_tensor *t, lg_dtype dtype, const lg_op_info *op) {
     return NULL;
   }
   lg_tensor *in[1] = {t};
-  if (lg_is_float(dtype) && lg_should_record(in, 1) && !lg_record(op, out, in, 1)) {
-    lg_release(out);
-    return NULL;
-  }
-  return out;
+  return lg_is_float(dtype) ? lg_recorded(op, out, in, 1, NULL, 0, NULL) : out;
 }
 
 lg_tensor *lg_clone(lg_tensor *t) { return copy_as(t, t->dtype, &lg_op_clone); }
