@@ -16,6 +16,7 @@ function Module.__new(cls, ...)
     _buffers = {},       -- buffer names, in registration order
     _buffer_fields = {}, -- buffer name -> field holding the tensor
     _children = {},      -- child names (strings, or integers for Sequential)
+    _plain = {},         -- fields first set to something else (may hold a module later)
     _args = table.pack(...),
   }
   setmetatable(obj, cls)
@@ -37,44 +38,37 @@ local function is_parameter(v) return util.is_tensor(v) and v.requires_grad and 
 -- The first assignment of a field lands here: modules become children, leaf tensors
 -- that require grad become parameters, anything else is a field (so caching an
 -- activation, self.features = f, registers nothing). Later assignments are raw, so
--- listings also scan the table (see scan below), as Torch7 does.
+-- such fields are remembered and looked at again by the listings (see scan below).
 function Module.__newindex(self, k, v)
   if util.is_module(v) then
     add_name(self._children, k)
   elseif is_parameter(v) then
     add_name(self._params, k)
+  elseif type(k) == 'string' or math.type(k) == 'integer' then
+    local plain = rawget(self, '_plain')
+    if plain then plain[#plain + 1] = k end
   end
   rawset(self, k, v)
 end
 
-local function key_less(a, b)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then return ta < tb end
-  return a < b
-end
-
--- Registers the modules and parameters that reached the table without __newindex
--- (self.head = false; self.head = nn.Linear(2, 2)), in name order so listings stay
--- stable across runs. Names whose field no longer holds one are skipped by the
--- listings (util.is_module / util.is_tensor checks), not dropped, so the order is kept.
+-- Registers the modules and parameters that reached a plain field by a later, raw
+-- assignment (self.head = false; self.head = nn.Linear(2, 2)), in the order the fields
+-- first appeared. Only the remembered plain fields are looked at, so listing the
+-- parameters of a model (zero_grad, every step) stays cheap.
 local function scan(m)
-  local known, found = {}, nil
-  for _, n in ipairs(m._children) do known[n] = true end
-  for _, n in ipairs(m._params) do known[n] = true end
-  for k, v in next, m do
-    if not known[k] and (type(k) == 'string' or math.type(k) == 'integer') then
-      if util.is_module(v) then
-        found = found or {}
-        found[#found + 1] = { k, m._children }
-      elseif is_parameter(v) then
-        found = found or {}
-        found[#found + 1] = { k, m._params }
-      end
+  local plain = rawget(m, '_plain')
+  if not plain then return end
+  local i = 1
+  while i <= #plain do
+    local k = plain[i]
+    local v = rawget(m, k)
+    local list = util.is_module(v) and m._children or is_parameter(v) and m._params or nil
+    if list then
+      add_name(list, k)
+      table.remove(plain, i)
+    else
+      i = i + 1
     end
-  end
-  if found then
-    table.sort(found, function(a, b) return key_less(a[1], b[1]) end)
-    for _, f in ipairs(found) do add_name(f[2], f[1]) end
   end
 end
 
@@ -165,11 +159,25 @@ end
 function Module:named_parameters() return named_list(collect_named(self, 'params')) end
 function Module:named_buffers() return named_list(collect_named(self, 'buffers')) end
 
-function Module:parameters()
-  local out = {}
-  for i, e in ipairs(collect_named(self, 'params')) do out[i] = e[2] end
+-- The parameters alone, without building names: zero_grad and optimisers call this
+-- every step.
+local function collect_params(m, out, seen)
+  scan(m)
+  for _, name in ipairs(m._params) do
+    local t = rawget(m, name)
+    if util.is_tensor(t) and not seen[t] then
+      seen[t] = true
+      out[#out + 1] = t
+    end
+  end
+  for _, name in ipairs(m._children) do
+    local c = rawget(m, name)
+    if util.is_module(c) then collect_params(c, out, seen) end
+  end
   return out
 end
+
+function Module:parameters() return collect_params(self, {}, {}) end
 
 function Module:buffers()
   local out = {}
