@@ -154,5 +154,7 @@ soak: deps
 	@$(MAKE) --no-print-directory all
 	$(LUAENV) lua5.4 tools/soak.lua
 
+# also what `luarocks make` leaves (its builtin backend compiles in place): src/**/*.o, lunagrad/*.so
 clean:
-	rm -rf build build-asan fuzz/out
+	rm -rf build build-asan fuzz/out lunagrad
+	find src -name '*.o' -delete

@@ -2,11 +2,29 @@
 -- The C core (lunagrad.core) does the work; this file adds the Lua-side API.
 -- The C modules exist only once built: from a source tree that is `make` (build/),
 -- so say that instead of Lua's "module 'lunagrad.env' not found" and its path list.
+-- They must come from this file's tree (README, "From the source tree"): under <R>/ for
+-- <R>/lua/lunagrad/init.lua (a source tree), under <T>/ for <T>/share/lua/5.4/lunagrad/
+-- init.lua (a LuaRocks tree); never one tree's Lua with another's C (LUNAGRAD_MIXED_OK=1 allows it).
+local source = debug.getinfo(1, 'S').source
+local rock_tree = source:match('^@(.-)share/lua/5%.4/lunagrad/init%.lua$')
+local tree = rock_tree or source:match('^@(.-)lua/lunagrad/init%.lua$')
+local function abs(p) -- by $PWD, without ./ and //; nil when unknown
+  local pwd = p:sub(1, 1) == '/' and '' or os.getenv('PWD')
+  return pwd and ((pwd .. '/' .. p):gsub('/%./', '/'):gsub('/%./', '/'):gsub('//+', '/'))
+end
+local function check_tree(name, where)
+  local root, file = tree and abs(tree == '' and './' or tree), type(where) == 'string' and abs(where)
+  if not (root and file) or file:sub(1, #root) == root or os.getenv('LUNAGRAD_MIXED_OK') == '1' then return end
+  error(string.format('lunagrad: the Lua modules (%s) and the C module %s (%s) are from different trees. %s. '
+    .. 'LUNAGRAD_MIXED_OK=1 runs them together anyway', source:sub(2), name, where, rock_tree
+    and string.format('Reinstall the rock (luarocks --lua-version=5.4 make), or let LUA_CPATH find %s under %s', name, root)
+    or string.format("Build this tree (`make` in %s) and put LUA_CPATH='%sbuild/?.so;;' first (bin/lunagrad does "
+      .. 'that itself), or use the installed rock without %slua/ in LUA_PATH', root, root, root)), 0)
+end
 local function require_built(name)
-  local ok, mod = pcall(require, name)
-  if ok then return mod end
+  local ok, mod, where = pcall(require, name)
+  if ok then check_tree(name, where) return mod end
   if not tostring(mod):find("module '" .. name .. "' not found", 1, true) then error(mod, 0) end
-  local tree = debug.getinfo(1, 'S').source:match('^@(.-)lua/lunagrad/init%.lua$')
   local f = tree and io.open((tree == '' and '.' or tree) .. '/Makefile')
   if f then f:close() end
   error(string.format('lunagrad: the C module %s is not built or not on package.cpath. %s', name, f
