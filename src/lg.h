@@ -105,6 +105,8 @@ lg_tensor *lg_arange(double start, double end, double step, lg_dtype dtype);
  * randn uses Box-Muller on two uniforms in (0,1]. */
 void lg_manual_seed(uint64_t seed);
 double lg_random_uniform(void); /* [0,1) */
+void lg_get_rng_state(uint64_t out[4]);      /* the generator's 4 words */
+int lg_set_rng_state(const uint64_t in[4]); /* 0, or -1 (all zero) */
 lg_tensor *lg_rand(int ndim, const int64_t *shape, lg_dtype dtype);
 lg_tensor *lg_randn(int ndim, const int64_t *shape, lg_dtype dtype);
 lg_tensor *lg_randperm(int64_t n); /* int64, 0-based */

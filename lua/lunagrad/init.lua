@@ -45,16 +45,49 @@ core.metatable.__tostring = require 'lunagrad.format'
 local io_api = require 'lunagrad.io'
 lg.save, lg.load = io_api.save, io_api.load
 
---- Runs fn(...) with gradient recording off, restoring the mode even on error.
-function lg.no_grad(fn, ...)
+-- ---- grad-mode scopes ------------------------------------------------------------------
+-- lg.no_grad / lg.enable_grad / lg.inference_mode: with a function, run it in that mode
+-- (results returned, the mode restored even on error); without one, switch now and return
+-- a scope whose __close restores the previous mode (`local _ <close> = lg.no_grad()`,
+-- closed on error too). lg.set_grad_enabled(b) returns such a scope as well (its
+-- .previous is the mode it replaced; passing it back, lg.set_grad_enabled(was), restores it).
+local GradMode = {}
+GradMode.__index = GradMode
+GradMode.__name = 'lunagrad.GradMode'
+function GradMode.__close(scope) core.set_grad_enabled(scope.previous) end
+GradMode.close = GradMode.__close
+function GradMode.__eq(a, b) return a.previous == b.previous end
+function GradMode.__tostring(scope)
+  return 'lunagrad.GradMode(previous = ' .. tostring(scope.previous) .. ')'
+end
+
+local function grad_scope(fname, on, ...)
+  local n = select('#', ...)
+  if n == 0 then return setmetatable({ previous = core.set_grad_enabled(on) }, GradMode) end
+  local fn = ...
   if type(fn) ~= 'function' then
-    core._raise('lunagrad.no_grad: expects a function, got ' .. type(fn))
+    core._raise('lunagrad.' .. fname .. ': expects a function or no argument (then use it as `local _ <close> = lg.'
+      .. fname .. '()`), got ' .. type(fn))
   end
-  local previous = core.set_grad_enabled(false)
-  local results = table.pack(pcall(fn, ...))
+  local previous = core.set_grad_enabled(on)
+  local results = table.pack(pcall(fn, select(2, ...)))
   core.set_grad_enabled(previous)
   if not results[1] then error(results[2], 0) end
   return table.unpack(results, 2, results.n)
+end
+
+--- Runs fn(...) with gradient recording off, restoring the mode even on error; no argument: a scope.
+function lg.no_grad(...) return grad_scope('no_grad', false, ...) end
+--- Same with recording on (inside a no_grad region).
+function lg.enable_grad(...) return grad_scope('enable_grad', true, ...) end
+--- PyTorch's inference_mode; here the same as no_grad (no separate tensor flag).
+function lg.inference_mode(...) return grad_scope('inference_mode', false, ...) end
+
+--- Sets the mode now; returns a scope (closable; .previous the old mode) and the old mode.
+function lg.set_grad_enabled(on)
+  if getmetatable(on) == GradMode then on = on.previous end
+  local previous = core.set_grad_enabled(on)
+  return setmetatable({ previous = previous }, GradMode), previous
 end
 
 --- The Gradient Reversal Layer as a function: identity forward, -alpha * grad backward.

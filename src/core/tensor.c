@@ -244,6 +244,16 @@ void lg_manual_seed(uint64_t seed) {
   }
 }
 
+/* The generator's state as four words (lg.get_rng_state / lg.set_rng_state);
+ * all-zero is xoshiro's one invalid state and is refused. */
+void lg_get_rng_state(uint64_t out[4]) { memcpy(out, rng, sizeof rng); }
+
+int lg_set_rng_state(const uint64_t in[4]) {
+  if (!(in[0] | in[1] | in[2] | in[3])) return lg_failed("an all-zero generator state is invalid");
+  memcpy(rng, in, sizeof rng);
+  return 0;
+}
+
 double lg_random_uniform(void) { return (double)(next_u64() >> 11) * 0x1.0p-53; }
 
 static lg_tensor *fill_random(int ndim, const int64_t *shape, lg_dtype dtype, bool normal) {

@@ -37,6 +37,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_function(L);
   { void lgL_open_clock(lua_State *L); lgL_open_clock(L); }             /* clock.c */
   { void lgL_open_image_write(lua_State *L); lgL_open_image_write(L); } /* image_write.c */
+  { void lgL_open_rng(lua_State *L); lgL_open_rng(L); }                 /* rng.c */
   /* copy the methods into the module table */
   lua_getfield(L, -1, "Tensor");
   lua_pushnil(L);

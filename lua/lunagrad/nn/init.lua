@@ -33,6 +33,8 @@ local MODULES = {
 for _, name in ipairs(MODULES) do nn[name] = require('lunagrad.nn.' .. name) end
 for _, name in ipairs { 'DistributedDataParallel', 'SyncBatchNorm' } do nn[name] = require('lunagrad.nn.' .. name) end -- docs/distributed.md
 
+nn.init = require 'lunagrad.nn.initializers' -- PyTorch's torch.nn.init (in place)
+nn.utils = require 'lunagrad.nn.utils' -- clip_grad_norm_, clip_grad_value_, parameter vectors
 nn.functional = require 'lunagrad.nn.functional'
 nn.F = nn.functional
 

@@ -4,7 +4,6 @@
 --   m = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2 ;  (amsgrad: vmax = max(vmax, v), used for v)
 --   p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 local lg = require 'lunagrad'
-local util = require 'lunagrad.nn.util'
 local Optimizer = require 'lunagrad.optim.Optimizer'
 
 local function defaults(wd)
@@ -18,28 +17,24 @@ AdamW.decoupled = true
 function Adam.new(params, opts) return Optimizer.create(Adam, params, opts) end
 function AdamW.new(params, opts) return Optimizer.create(AdamW, params, opts) end
 
-local function check(self)
-  self:check_hyper('lr', 0)
-  self:check_hyper('eps', 0)
-  self:check_hyper('weight_decay', 0)
-  local b = self.betas
-  if type(b) ~= 'table' or type(b[1]) ~= 'number' or type(b[2]) ~= 'number' or b[1] < 0 or b[1] >= 1
-      or b[2] < 0 or b[2] >= 1 then
-    util.raise('lunagrad.optim.' .. self.name .. ': betas must be {b1, b2} with each in [0, 1)')
-  end
+local function check(self, g, gi)
+  self:check_hyper(g, 'lr', 0, nil, gi)
+  self:check_hyper(g, 'eps', 0, nil, gi)
+  self:check_hyper(g, 'weight_decay', 0, nil, gi)
+  self:check_betas(g, gi)
 end
 Adam.check, AdamW.check = check, check
 
 local function zeros_like(p) return lg.zeros(p:shape(), { dtype = p.dtype }) end
 
-local function update(self, p, g, st)
-  if self.maximize then g = -g end
+local function update(self, p, g, st, group)
+  if group.maximize then g = -g end
   if st.step == nil then
     st.step = 0
     st.exp_avg = zeros_like(p)
     st.exp_avg_sq = zeros_like(p)
   end
-  local lr, wd, b1, b2 = self.lr, self.weight_decay, self.betas[1], self.betas[2]
+  local lr, wd, b1, b2 = group.lr, group.weight_decay, group.betas[1], group.betas[2]
   st.step = st.step + 1
   if wd ~= 0 then
     if self.decoupled then p:copy(p * (1 - lr * wd)) else g = g + p * wd end
@@ -47,7 +42,7 @@ local function update(self, p, g, st)
   local m, v = st.exp_avg, st.exp_avg_sq
   m:copy(m * b1 + g * (1 - b1))
   v:copy(v * b2 + g * g * (1 - b2))
-  if self.amsgrad then
+  if group.amsgrad then
     local vmax = st.max_exp_avg_sq
     if vmax == nil then
       vmax = v:clone()
@@ -61,7 +56,7 @@ local function update(self, p, g, st)
   end
   local bias_correction1 = 1 - b1 ^ st.step
   local bias_correction2_sqrt = math.sqrt(1 - b2 ^ st.step)
-  local denom = v:sqrt() / bias_correction2_sqrt + self.eps
+  local denom = v:sqrt() / bias_correction2_sqrt + group.eps
   p:copy(p - m / denom * (lr / bias_correction1))
 end
 Adam.update, AdamW.update = update, update

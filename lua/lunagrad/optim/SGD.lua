@@ -15,27 +15,28 @@ local SGD = Optimizer.subclass('SGD', {
 
 function SGD.new(params, opts) return Optimizer.create(SGD, params, opts) end
 
-function SGD:check()
-  self:check_hyper('lr', 0)
-  self:check_hyper('momentum', 0)
-  self:check_hyper('dampening', 0)
-  self:check_hyper('weight_decay', 0)
-  if self.nesterov and (self.momentum <= 0 or self.dampening ~= 0) then
-    util.raise('lunagrad.optim.SGD: nesterov momentum requires momentum > 0 and dampening = 0')
+function SGD:check(g, gi)
+  self:check_hyper(g, 'lr', 0, nil, gi)
+  self:check_hyper(g, 'momentum', 0, nil, gi)
+  self:check_hyper(g, 'dampening', 0, nil, gi)
+  self:check_hyper(g, 'weight_decay', 0, nil, gi)
+  if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
+    util.raise('lunagrad.optim.SGD: ' .. (gi and ('param group ' .. gi .. ': ') or '')
+      .. 'nesterov momentum requires momentum > 0 and dampening = 0')
   end
 end
 
 -- One fused C pass per parameter (src/ops/optim.c), in place. The options table
--- is reused across calls (hyper-parameters may change between steps: opt.lr).
-function SGD:update(p, g, st)
+-- is reused across calls (hyper-parameters may change between steps: opt.param_groups[i].lr).
+function SGD:update(p, g, st, group)
   local o = self._fused_options
   if not o then
     o = {}
     self._fused_options = o
   end
-  o.lr, o.momentum, o.dampening, o.weight_decay = self.lr, self.momentum, self.dampening, self.weight_decay
-  o.nesterov, o.maximize, o.first = self.nesterov, self.maximize, false
-  if self.momentum ~= 0 and st.momentum_buffer == nil then
+  o.lr, o.momentum, o.dampening, o.weight_decay = group.lr, group.momentum, group.dampening, group.weight_decay
+  o.nesterov, o.maximize, o.first = group.nesterov, group.maximize, false
+  if group.momentum ~= 0 and st.momentum_buffer == nil then
     st.momentum_buffer = lg.empty(p:shape(), { dtype = p.dtype })
     o.first = true
   end

@@ -11,5 +11,9 @@ optim.SGD = require('lunagrad.optim.SGD').new
 optim.Adam = Adam.Adam.new
 optim.AdamW = Adam.AdamW.new
 optim.schedule = require 'lunagrad.optim.schedule'
+for _, name in ipairs { 'RMSprop', 'Adagrad', 'Adadelta', 'Adamax', 'NAdam', 'RAdam', 'LBFGS' } do -- PyTorch's rules
+  optim[name] = require('lunagrad.optim.' .. name).new
+end
+optim.lr_scheduler = require 'lunagrad.optim.lr_scheduler' -- StepLR, OneCycleLR, ..., DannLR
 
 return optim
