@@ -5,7 +5,10 @@
 #include "lg.h"
 
 static _Thread_local char message[512];
-static _Thread_local unsigned long failures; /* lg_failures(): did a call in between fail? */
+/* lg_failures(): did a call in between fail? Not thread-local (a TLS access from a
+ * shared library is a call, and the engine reads it twice per node): a failure on
+ * a worker thread still moves it, which is all a reader asks. */
+static unsigned long failures;
 
 const char *lg_error(void) { return message[0] ? message : "unknown error"; }
 

@@ -78,7 +78,8 @@ int lgL_push(lua_State *L, lg_tensor *t, const char *fn) {
   if (!t) return lgL_raise(L, fn);
   tensor_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->t = NULL; /* safe empty state until the metatable is set */
-  luaL_setmetatable(L, LGL_TENSOR);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TENSOR_META_KEY); /* no string lookup: this runs once per op */
+  lua_setmetatable(L, -2);
   u->t = t;
   report_to_gc(L);
   if (lg_anomaly_enabled() && lg_anomaly_pending(t)) lgL_anomaly_forward(L, t, fn); /* one branch when off */
