@@ -193,8 +193,23 @@ lg_tensor *lg_revgrad(lg_tensor *x, double alpha);
 /* ---- neural network kernels (src/ops/nn_*.c) ------------------------ */
 lg_tensor *lg_linear(lg_tensor *x, lg_tensor *w, lg_tensor *b); /* b may be NULL */
 lg_tensor *lg_conv2d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[2], const int pad[2]);
+/* PyTorch's F.conv2d with dilation and groups (w [Cout, Cin/groups, kH, kW]), and
+ * F.conv_transpose2d (w [Cin, Cout/groups, kH, kW]; output_padding < stride). */
+lg_tensor *lg_conv2d_ex(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[2], const int pad[2],
+                        const int dilation[2], int groups);
+lg_tensor *lg_conv_transpose2d(lg_tensor *x, lg_tensor *w, lg_tensor *b, const int stride[2], const int pad[2],
+                               const int output_pad[2], const int dilation[2], int groups);
 lg_tensor *lg_max_pool2d(lg_tensor *x, const int k[2], const int stride[2], const int pad[2]);
 lg_tensor *lg_avg_pool2d(lg_tensor *x, const int k[2], const int stride[2], const int pad[2]);
+/* PyTorch's options: ceil_mode; count_include_pad (avg); *indices (when indices is not
+ * NULL) gets the winners' flat positions in their [H, W] plane, int64, 0-based (max).
+ * Adaptive pools: the output size out {oH, oW}, windows as PyTorch's. */
+lg_tensor *lg_max_pool2d_ex(lg_tensor *x, const int k[2], const int stride[2], const int pad[2], bool ceil_mode,
+                            lg_tensor **indices);
+lg_tensor *lg_avg_pool2d_ex(lg_tensor *x, const int k[2], const int stride[2], const int pad[2], bool ceil_mode,
+                            bool count_include_pad);
+lg_tensor *lg_adaptive_max_pool2d(lg_tensor *x, const int64_t out[2], lg_tensor **indices);
+lg_tensor *lg_adaptive_avg_pool2d(lg_tensor *x, const int64_t out[2]);
 /* running_mean/var may be NULL; updated in place when training. */
 lg_tensor *lg_batch_norm(lg_tensor *x, lg_tensor *running_mean, lg_tensor *running_var,
                          lg_tensor *weight, lg_tensor *bias, bool training, double momentum,

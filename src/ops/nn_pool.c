@@ -1,12 +1,18 @@
 /* max_pool2d and avg_pool2d over NCHW (or unbatched CHW) float tensors, PyTorch
- * semantics with floor mode: out = floor((H + 2*pad - k) / stride) + 1.
+ * semantics: out = floor((H + 2*pad - k) / stride) + 1, or with ceil_mode
+ * ceil(...) + 1 less one when the last window would start past the padded input's
+ * left part; adaptive pooling (PyTorch's adaptive_*_pool2d) is the same kernels
+ * with output (oy, ox)'s window rows [floor(oy H / oH), ceil((oy + 1) H / oH)).
+ * The 1-d pools are these on [N, C, 1, L] (Lua).
  *
  * max: padding counts as -inf (it never wins); ties keep the first maximum and
  * NaN wins, like PyTorch. The winner's flat position in its [H, W] plane is
  * saved as an int64 tensor (2x2 stride-2 windows: a one-byte code per output
  * instead, see below). Nothing is saved when the call is not recorded.
- * avg: count_include_pad = true, so the divisor is the window clipped to the
- * PADDED input (always kH*kW in floor mode with pad <= k/2).
+ * avg: with count_include_pad the divisor is the window clipped to the PADDED
+ * input (kH*kW in floor mode with pad <= k/2), without it the real pixels only;
+ * adaptive windows divide by their size.
+ * return_indices: the winners' flat positions in their plane (int64, 0-based here).
  *
  * Backward is made of registered ops, so that gradients of gradients flow:
  *   max_pool2d:          dx = max_pool2d_backward(g, argmax)  (scatter g to the winners)
@@ -30,6 +36,8 @@
 
 typedef struct {
   int64_t n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, planes;
+  bool ceil_mode, count_include_pad, adaptive;
+  bool codes; /* max: the saved argmax holds the 2x2 path's byte codes */
 } pool_geom;
 
 /* The window of output (oy, ox) clipped to the input: rows [y0, y1), cols [x0, x1);
@@ -39,12 +47,19 @@ typedef struct {
 } pool_window;
 
 static inline pool_window window_at(const pool_geom *g, int64_t oy, int64_t ox) {
+  if (g->adaptive) {
+    int64_t y0 = oy * g->h / g->oh, y1 = ((oy + 1) * g->h + g->oh - 1) / g->oh;
+    int64_t x0 = ox * g->w / g->ow, x1 = ((ox + 1) * g->w + g->ow - 1) / g->ow;
+    return (pool_window){y0, y1, x0, x1, (y1 - y0) * (x1 - x0)};
+  }
   int64_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
   int64_t y1 = y0 + g->kh < g->h ? y0 + g->kh : g->h;
   int64_t x1 = x0 + g->kw < g->w ? x0 + g->kw : g->w;
   int64_t yp = y0 + g->kh < g->h + g->ph ? y0 + g->kh : g->h + g->ph;
   int64_t xp = x0 + g->kw < g->w + g->pw ? x0 + g->kw : g->w + g->pw;
-  return (pool_window){y0 < 0 ? 0 : y0, y1, x0 < 0 ? 0 : x0, x1, (yp - y0) * (xp - x0)};
+  pool_window win = {y0 < 0 ? 0 : y0, y1, x0 < 0 ? 0 : x0, x1, (yp - y0) * (xp - x0)};
+  if (!g->count_include_pad) win.divisor = (win.y1 - win.y0) * (win.x1 - win.x0);
+  return win;
 }
 
 /* Worth threads: enough elements in the input planes. */
@@ -59,7 +74,8 @@ static inline bool parallel_planes(const pool_geom *g) { return g->planes * g->h
  * The pairwise order (a vs b, then c, then d, each "v > best || v is NaN") is the
  * general kernel's scan order, so ties and NaNs pick the same element. */
 static bool is_2x2(const pool_geom *g) {
-  return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+  return !g->adaptive && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+         2 * g->oh <= g->h && 2 * g->ow <= g->w; /* ceil_mode's partial windows are not 2x2 */
 }
 
 /* Codes pass through int32 (the width of a float lane) inside the vector loops:
@@ -82,20 +98,47 @@ static bool is_2x2(const pool_geom *g) {
 
 /* ---- geometry --------------------------------------------------------------------- */
 
+/* PyTorch's pooling_output_shape (dilation 1). */
+static int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pad, bool ceil_mode) {
+  int64_t num = in + 2 * pad - k + (ceil_mode ? s - 1 : 0);
+  int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+  if (ceil_mode && (out - 1) * s >= in + pad) out--;
+  return out;
+}
+
 static void set_output_size(pool_geom *g) {
-  g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
-  g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
+  if (!g->adaptive) {
+    g->oh = pooled_size(g->h, g->kh, g->sh, g->ph, g->ceil_mode);
+    g->ow = pooled_size(g->w, g->kw, g->sw, g->pw, g->ceil_mode);
+  }
   g->planes = g->n * g->c;
 }
 
-static int pool_geometry(const lg_tensor *x, const int k[2], const int stride[2],
-                         const int pad[2], pool_geom *g) {
+/* What a pooling call asks for (the public functions fill it). */
+typedef struct {
+  int k[2], stride[2], pad[2];
+  bool ceil_mode, count_include_pad, adaptive;
+  int64_t out[2]; /* adaptive: the output size */
+} pool_args;
+
+static int pool_geometry(const lg_tensor *x, const pool_args *a, pool_geom *g) {
   char b[96];
   if (x->ndim != 4)
     return lg_failed("expected a 4-D input [N,C,H,W] (or 3-D [C,H,W]), got %s",
                      lg_shape_str(x, b, sizeof b));
   if (!lg_is_float(x->dtype))
     return lg_failed("input must be float32 or float64, got %s", lg_dtype_name(x->dtype));
+  if (a->adaptive) {
+    if (a->out[0] < 1 || a->out[1] < 1)
+      return lg_failed("output size must be positive, got [%lld,%lld]", (long long)a->out[0], (long long)a->out[1]);
+    if (x->shape[2] < 1 || x->shape[3] < 1)
+      return lg_failed("input %s has an empty plane", lg_shape_str(x, b, sizeof b));
+    *g = (pool_geom){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3], .kh = 1, .kw = 1,
+                     .sh = 1, .sw = 1, .adaptive = true, .oh = a->out[0], .ow = a->out[1]};
+    set_output_size(g);
+    return 0;
+  }
+  const int *k = a->k, *stride = a->stride, *pad = a->pad;
   if (k[0] <= 0 || k[1] <= 0)
     return lg_failed("kernel size must be positive, got [%d,%d]", k[0], k[1]);
   if (stride[0] <= 0 || stride[1] <= 0)
@@ -107,53 +150,60 @@ static int pool_geometry(const lg_tensor *x, const int k[2], const int stride[2]
                      "for kernel [%d,%d]", pad[0], pad[1], k[0], k[1]);
   *g = (pool_geom){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3],
                    .kh = k[0], .kw = k[1], .sh = stride[0], .sw = stride[1], .ph = pad[0],
-                   .pw = pad[1]};
+                   .pw = pad[1], .ceil_mode = a->ceil_mode, .count_include_pad = a->count_include_pad};
   int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
   if (g->kh > hp || g->kw > wp)
     return lg_failed("kernel %lldx%lld is larger than the padded input %lldx%lld "
-                     "(input %lldx%lld, padding [%d,%d])", (long long)g->kh, (long long)g->kw,
+                     "(input %lldx%lld, padding [%d,%d]): the output size would be less than 1",
+                     (long long)g->kh, (long long)g->kw,
                      (long long)hp, (long long)wp, (long long)g->h, (long long)g->w, pad[0], pad[1]);
   set_output_size(g);
+  if (g->oh < 1 || g->ow < 1)
+    return lg_failed("the output size %lldx%lld is less than 1", (long long)g->oh, (long long)g->ow);
   return 0;
 }
 
 /* Node parameters of every pool op: i[0..5] kernel, stride, padding; i[6..7] the
- * input's h, w. The batch and channel counts come from the operand. */
+ * input's h, w; i[8..9] the output's oh, ow; i[10] flags. The batch and channel
+ * counts come from the operand. */
+enum { F_CEIL = 1, F_CIP = 2, F_ADAPTIVE = 4, F_CODES = 8 };
 static void save_geometry(lg_node *node, const pool_geom *g) {
-  int64_t p[8] = {g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->h, g->w};
+  int64_t flags = (g->ceil_mode ? F_CEIL : 0) | (g->count_include_pad ? F_CIP : 0) |
+                  (g->adaptive ? F_ADAPTIVE : 0) | (g->codes ? F_CODES : 0);
+  int64_t p[11] = {g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->h, g->w, g->oh, g->ow, flags};
   memcpy(node->i, p, sizeof p);
 }
 
 static pool_geom node_geometry(const lg_node *node, const lg_tensor *t) {
   const int64_t *p = node->i;
   pool_geom g = {.n = t->shape[0], .c = t->shape[1], .kh = p[0], .kw = p[1], .sh = p[2],
-                 .sw = p[3], .ph = p[4], .pw = p[5], .h = p[6], .w = p[7]};
-  set_output_size(&g);
+                 .sw = p[3], .ph = p[4], .pw = p[5], .h = p[6], .w = p[7], .oh = p[8], .ow = p[9],
+                 .ceil_mode = p[10] & F_CEIL, .count_include_pad = p[10] & F_CIP,
+                 .adaptive = p[10] & F_ADAPTIVE, .codes = p[10] & F_CODES};
+  g.planes = g.n * g.c;
   return g;
 }
 
-#define POOL_K(g) ((const int[2]){(int)(g)->kh, (int)(g)->kw})
-#define POOL_STRIDE(g) ((const int[2]){(int)(g)->sh, (int)(g)->sw})
-#define POOL_PAD(g) ((const int[2]){(int)(g)->ph, (int)(g)->pw})
-
 /* ---- forward ---------------------------------------------------------------------- */
 
-static lg_tensor *pool_4d(lg_tensor *x, const int k[2], const int stride[2], const int pad[2],
-                          bool is_max) {
+/* indices: when not NULL, *indices gets the winners' positions (max only). */
+static lg_tensor *pool_4d(lg_tensor *x, const pool_args *pa, bool is_max, lg_tensor **indices) {
   pool_geom g = {0}; /* gcc without OpenMP cannot see pool_geometry sets it */
-  if (pool_geometry(x, k, stride, pad, &g)) return NULL;
+  if (pool_geometry(x, pa, &g)) return NULL;
   int64_t oshape[4] = {g.n, g.c, g.oh, g.ow};
   lg_tensor *in[1] = {x};
-  bool record = lg_should_record(in, 1), fast = is_max && is_2x2(&g);
+  bool record = lg_should_record(in, 1), fast = is_max && is_2x2(&g) && !indices;
+  bool want_arg = is_max && (record || indices);
+  g.codes = fast;
   /* the argmax only matters to backward; the 2x2 path keeps one byte per output
    * (in an int64 tensor used as a byte buffer) */
   int64_t nout = lg_shape_numel(4, oshape), nbytes[1] = {(nout + 7) / 8};
   lg_tensor *xc = lg_contiguous(x);
   lg_tensor *out = xc ? lg_new_like_shape(4, oshape, x->dtype) : NULL;
   lg_tensor *arg = NULL;
-  if (out && is_max && record)
+  if (out && want_arg)
     arg = fast ? lg_new_like_shape(1, nbytes, LG_I64) : lg_new_like_shape(4, oshape, LG_I64);
-  if (!out || (is_max && record && !arg)) {
+  if (!out || (want_arg && !arg)) {
     lg_release(xc);
     lg_release(out);
     return NULL;
@@ -167,27 +217,71 @@ static lg_tensor *pool_4d(lg_tensor *x, const int k[2], const int stride[2], con
   lg_node *node;
   out = lg_recorded(is_max ? &lg_op_max_pool2d : &lg_op_avg_pool2d, out, in, 1, saves, 1, &node);
   if (node) save_geometry(node, &g);
-  lg_release(arg);
+  if (indices && out) *indices = arg;
+  else lg_release(arg);
   return out;
 }
 
-static lg_tensor *pool(lg_tensor *x, const int k[2], const int stride[2], const int pad[2],
-                       bool is_max) {
-  if (x->ndim != 3) return pool_4d(x, k, stride, pad, is_max);
+static lg_tensor *pool(lg_tensor *x, const pool_args *pa, bool is_max, lg_tensor **indices) {
+  if (indices) *indices = NULL;
+  if (x->ndim != 3) return pool_4d(x, pa, is_max, indices);
   lg_tensor *xb = lg_unsqueeze(x, 0); /* unbatched [C,H,W] */
-  lg_tensor *ob = xb ? pool_4d(xb, k, stride, pad, is_max) : NULL;
+  lg_tensor *ob = xb ? pool_4d(xb, pa, is_max, indices) : NULL;
   lg_tensor *out = ob ? lg_squeeze(ob, 0) : NULL;
   lg_release(xb);
   lg_release(ob);
+  if (indices && *indices) {
+    lg_tensor *iv = out ? lg_squeeze(*indices, 0) : NULL;
+    lg_release(*indices);
+    *indices = iv;
+  }
   return out;
 }
 
+static pool_args window_args(const int k[2], const int stride[2], const int pad[2], bool ceil_mode, bool cip) {
+  return (pool_args){.k = {k[0], k[1]}, .stride = {stride[0], stride[1]}, .pad = {pad[0], pad[1]},
+                     .ceil_mode = ceil_mode, .count_include_pad = cip};
+}
+
 lg_tensor *lg_max_pool2d(lg_tensor *x, const int k[2], const int stride[2], const int pad[2]) {
-  return pool(x, k, stride, pad, true);
+  pool_args a = window_args(k, stride, pad, false, true);
+  return pool(x, &a, true, NULL);
 }
 
 lg_tensor *lg_avg_pool2d(lg_tensor *x, const int k[2], const int stride[2], const int pad[2]) {
-  return pool(x, k, stride, pad, false);
+  pool_args a = window_args(k, stride, pad, false, true);
+  return pool(x, &a, false, NULL);
+}
+
+lg_tensor *lg_max_pool2d_ex(lg_tensor *x, const int k[2], const int stride[2], const int pad[2], bool ceil_mode,
+                            lg_tensor **indices) {
+  pool_args a = window_args(k, stride, pad, ceil_mode, true);
+  return pool(x, &a, true, indices);
+}
+
+lg_tensor *lg_avg_pool2d_ex(lg_tensor *x, const int k[2], const int stride[2], const int pad[2], bool ceil_mode,
+                            bool count_include_pad) {
+  pool_args a = window_args(k, stride, pad, ceil_mode, count_include_pad);
+  return pool(x, &a, false, NULL);
+}
+
+lg_tensor *lg_adaptive_max_pool2d(lg_tensor *x, const int64_t out[2], lg_tensor **indices) {
+  pool_args a = {.adaptive = true, .out = {out[0], out[1]}};
+  return pool(x, &a, true, indices);
+}
+
+lg_tensor *lg_adaptive_avg_pool2d(lg_tensor *x, const int64_t out[2]) {
+  pool_args a = {.adaptive = true, .out = {out[0], out[1]}};
+  return pool(x, &a, false, NULL);
+}
+
+/* avg pooling of geometry geo (the adjoint of avg_pool2d_backward). */
+static lg_tensor *avg_pool_geo(lg_tensor *x, const pool_geom *geo) {
+  pool_args a = {.k = {(int)geo->kh, (int)geo->kw}, .stride = {(int)geo->sh, (int)geo->sw},
+                 .pad = {(int)geo->ph, (int)geo->pw}, .ceil_mode = geo->ceil_mode,
+                 .count_include_pad = geo->count_include_pad, .adaptive = geo->adaptive,
+                 .out = {geo->oh, geo->ow}};
+  return pool_4d(x, &a, false, NULL);
 }
 
 /* ---- backward ops ------------------------------------------------------------------
@@ -206,7 +300,7 @@ static lg_tensor *pool_backward_op(const lg_op_info *op, lg_tensor *t, lg_tensor
   bool gather = op == &lg_op_max_pool2d_gather;
   if (check_pool_operand(t, g, gather, op->name)) return NULL;
   int64_t shape[4] = {g->n, g->c, gather ? g->oh : g->h, gather ? g->ow : g->w};
-  bool fast = arg && is_2x2(g), fills = gather || fast; /* kernels that write every element */
+  bool fast = arg && g->codes, fills = gather || fast; /* kernels that write every element */
   lg_tensor *tc = lg_dense(t, t->dtype);
   lg_tensor *out = !tc ? NULL : fills ? lg_new_like_shape(4, shape, t->dtype) : lg_zeros(4, shape, t->dtype);
   if (out) {
@@ -263,7 +357,7 @@ LG_DEFINE_OP(avg_pool2d);
 
 static void avg_pool2d_backward_rule(lg_node *n, lg_tensor *gg, lg_tensor **gin) {
   pool_geom geo = node_geometry(n, gg);
-  gin[0] = G_avg_pool2d(gg, POOL_K(&geo), POOL_STRIDE(&geo), POOL_PAD(&geo));
+  gin[0] = gg ? lg_adopt(avg_pool_geo(gg, &geo)) : NULL;
 }
 LG_DEFINE_OP(avg_pool2d_backward);
 

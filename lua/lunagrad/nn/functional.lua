@@ -18,41 +18,9 @@ end
 --- F.linear(x, w [, b]): x W^T + b.
 F.linear = core.linear
 
-local CONV_OPTS = util.set { 'stride', 'padding' }
-
---- F.conv2d(x, w [, b] [, {stride=1, padding=0}]) ; stride/padding numbers or {h, w}.
-function F.conv2d(x, w, b, opts)
-  b, opts = split_optional(b, opts)
-  opts = util.options('nn.functional.conv2d', opts, CONV_OPTS)
-  local stride = util.pair('nn.functional.conv2d', 'stride', opts.stride or 1, 1)
-  local padding = util.pair('nn.functional.conv2d', 'padding', opts.padding or 0, 0)
-  return core.conv2d(x, w, b, stride, padding)
-end
-
-local POOL_OPTS = util.set { 'kernel_size', 'stride', 'padding' }
-
--- (x, {kernel_size=, stride=, padding=}) or (x, k [, stride [, padding]]) or (x, k, {stride=, padding=}).
-local function pool_args(fname, k, stride, padding)
-  if type(k) == 'table' and #k == 0 then
-    local opts = util.options(fname, k, POOL_OPTS)
-    k, stride, padding = opts.kernel_size, opts.stride, opts.padding
-  elseif type(stride) == 'table' and #stride == 0 then
-    local opts = util.options(fname, stride, POOL_OPTS)
-    stride, padding = opts.stride, opts.padding
-  end
-  if k == nil then util.raise('lunagrad.' .. fname .. ': kernel_size is required') end
-  local kernel = util.pair(fname, 'kernel_size', k, 1)
-  return kernel, stride ~= nil and util.pair(fname, 'stride', stride, 1) or { kernel[1], kernel[2] },
-      util.pair(fname, 'padding', padding or 0, 0)
-end
-
-function F.max_pool2d(x, k, stride, padding)
-  return core.max_pool2d(x, pool_args('nn.functional.max_pool2d', k, stride, padding))
-end
-
-function F.avg_pool2d(x, k, stride, padding)
-  return core.avg_pool2d(x, pool_args('nn.functional.avg_pool2d', k, stride, padding))
-end
+--- The convolution family (conv1d/2d, conv_transpose1d/2d, pools, adaptive pools,
+--- interpolate, pad): lunagrad/nn/conv_functional.lua.
+require('lunagrad.nn.conv_functional')(F)
 
 local BN_OPTS = util.set { 'training', 'momentum', 'eps' }
 

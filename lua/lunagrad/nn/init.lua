@@ -32,6 +32,9 @@ local MODULES = {
 }
 for _, name in ipairs(MODULES) do nn[name] = require('lunagrad.nn.' .. name) end
 for _, name in ipairs { 'DistributedDataParallel', 'SyncBatchNorm' } do nn[name] = require('lunagrad.nn.' .. name) end -- docs/distributed.md
+-- the convolution family (issue 13 item 1)
+for _, name in ipairs { 'Conv1d', 'ConvTranspose1d', 'ConvTranspose2d', 'MaxPool1d', 'AvgPool1d', 'AdaptiveAvgPool1d',
+  'AdaptiveAvgPool2d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'Upsample' } do nn[name] = require('lunagrad.nn.' .. name) end
 
 nn.init = require 'lunagrad.nn.initializers' -- PyTorch's torch.nn.init (in place)
 nn.utils = require 'lunagrad.nn.utils' -- clip_grad_norm_, clip_grad_value_, parameter vectors

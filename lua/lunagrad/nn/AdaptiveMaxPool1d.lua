@@ -1,0 +1,6 @@
+-- nn.AdaptiveMaxPool1d(output_size [, return_indices=false]): see pooling.lua.
+local class = require 'lunagrad.nn.class'
+local Module = require 'lunagrad.nn.Module'
+local pooling = require 'lunagrad.nn.pooling'
+
+return pooling.define_adaptive(class.new('nn.AdaptiveMaxPool1d', Module), 'nn.AdaptiveMaxPool1d', 'max', 1)

@@ -1,0 +1,6 @@
+-- nn.AvgPool1d: see pooling.lua for the arguments (PyTorch's).
+local class = require 'lunagrad.nn.class'
+local Module = require 'lunagrad.nn.Module'
+local pooling = require 'lunagrad.nn.pooling'
+
+return pooling.define(class.new('nn.AvgPool1d', Module), 'nn.AvgPool1d', 'avg', 1)

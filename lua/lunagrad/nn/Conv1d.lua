@@ -1,0 +1,6 @@
+-- nn.Conv1d: see convolution.lua for the arguments (PyTorch's), the initialisation and the state_dict names.
+local class = require 'lunagrad.nn.class'
+local Module = require 'lunagrad.nn.Module'
+local conv = require 'lunagrad.nn.convolution'
+
+return conv.define(class.new('nn.Conv1d', Module), 'nn.Conv1d', 1, false)

@@ -1,0 +1,6 @@
+-- nn.ConvTranspose1d: see convolution.lua for the arguments (PyTorch's), the initialisation and the state_dict names.
+local class = require 'lunagrad.nn.class'
+local Module = require 'lunagrad.nn.Module'
+local conv = require 'lunagrad.nn.convolution'
+
+return conv.define(class.new('nn.ConvTranspose1d', Module), 'nn.ConvTranspose1d', 1, true)
