@@ -162,6 +162,7 @@ build = {
     ["lunagrad.optim.RAdam"] = "lua/lunagrad/optim/RAdam.lua",
     ["lunagrad.optim.RMSprop"] = "lua/lunagrad/optim/RMSprop.lua",
     ["lunagrad.optim.SGD"] = "lua/lunagrad/optim/SGD.lua",
+    ["lunagrad.optim.functional"] = "lua/lunagrad/optim/functional.lua",
     ["lunagrad.optim.lr_scheduler"] = "lua/lunagrad/optim/lr_scheduler.lua",
     ["lunagrad.optim.schedule"] = "lua/lunagrad/optim/schedule.lua",
     ["lunagrad.plot"] = "lua/lunagrad/plot.lua",

@@ -70,6 +70,30 @@ static lg_reduction reduction_arg(lua_State *L, int idx, const char *fn) {
                     luaL_typename(L, idx));
 }
 
+/* "[4,3]" into buf. */
+static const char *shape_text(const lg_tensor *t, char *buf, size_t len) {
+  size_t used = (size_t)snprintf(buf, len, "[");
+  for (int d = 0; d < t->ndim && used < len; d++)
+    used += (size_t)snprintf(buf + used, len - used, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+  if (used < len) snprintf(buf + used, len - used, "]");
+  return buf;
+}
+
+/* crit(labels, logits): an int64 input, or a float target with more dims than the
+ * input (labels [N] first, scores [N,C] second), is the arguments swapped. */
+static void check_swapped(lua_State *L, const lg_tensor *x, int tidx, const char *fn, const char *want) {
+  lg_tensor *t = lgL_test(L, tidx);
+  bool swapped = t ? lg_is_float(t->dtype) && (x->dtype == LG_I64 || t->ndim > x->ndim) : x->dtype == LG_I64;
+  if (!swapped) return;
+  char xs[96], ts[96];
+  if (t)
+    luaL_error(L, "lunagrad.%s: arguments look swapped: call crit(input, target) (F.%s(input, target)) with %s; "
+               "got input %s %s and target %s %s", fn, fn, want, lg_dtype_name(x->dtype), shape_text(x, xs, sizeof xs),
+               lg_dtype_name(t->dtype), shape_text(t, ts, sizeof ts));
+  luaL_error(L, "lunagrad.%s: input is int64 %s: arguments look swapped? call crit(input, target) (F.%s(input, "
+             "target)) with %s", fn, shape_text(x, xs, sizeof xs), fn, want);
+}
+
 /* The 1-based class labels at idx, of `classes` classes (-1: unknown, the core
  * then reports the input's shape), as a 0-based int64 tensor (left on the stack
  * in place of the argument, so the GC owns it). */
@@ -96,7 +120,10 @@ static lg_tensor *class_target(lua_State *L, int idx, int64_t classes, const cha
     } else {
       double v = src->dtype == LG_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
       if (!(v == floor(v)) || fabs(v) > 9.0e15)
-        luaL_error(L, "lunagrad.%s: target must hold whole class labels, got %f", fn, (lua_Number)v);
+        luaL_error(L, "lunagrad.%s: target must hold whole class labels, got %f at position %I: labels are 1-based "
+                   "integers, e.g. an int64 tensor lg.tensor({3, 1}, {dtype = 'int64'})%s", fn, (lua_Number)v,
+                   (lua_Integer)(i + 1),
+                   classes >= 0 && src->ndim == 2 ? " (class-probability targets [N,C] are not supported)" : "");
       label = (int64_t)v;
     }
     if (classes < 0) {
@@ -114,6 +141,7 @@ static lg_tensor *class_target(lua_State *L, int idx, int64_t classes, const cha
 /* lunagrad.nll_loss(logp, target, reduction) */
 static int l_nll_loss(lua_State *L) {
   lg_tensor *x = lgL_check(L, 1, "nll_loss");
+  check_swapped(L, x, 2, "nll_loss", "the log-probabilities [N,C] first, the class labels [N] second");
   lg_reduction r = reduction_arg(L, 3, "nll_loss");
   lg_tensor *t = class_target(L, 2, x->ndim == 2 ? x->shape[1] : -1, "nll_loss");
   return lgL_push(L, lg_nll_loss(x, t, r), "nll_loss");
@@ -122,6 +150,7 @@ static int l_nll_loss(lua_State *L) {
 /* lunagrad.cross_entropy(logits, target, reduction) */
 static int l_cross_entropy(lua_State *L) {
   lg_tensor *x = lgL_check(L, 1, "cross_entropy");
+  check_swapped(L, x, 2, "cross_entropy", "the scores (logits) [N,C] first, the class labels [N] second");
   lg_reduction r = reduction_arg(L, 3, "cross_entropy");
   lg_tensor *t = class_target(L, 2, x->ndim == 2 ? x->shape[1] : -1, "cross_entropy");
   return lgL_push(L, lg_cross_entropy(x, t, r), "cross_entropy");
@@ -131,6 +160,19 @@ static int l_cross_entropy(lua_State *L) {
 static int l_bce_with_logits(lua_State *L) {
   const char *fn = "binary_cross_entropy_with_logits";
   lg_tensor *x = lgL_check(L, 1, fn);
+  lg_tensor *given = lgL_test(L, 2);
+  if (x->dtype == LG_I64 || (given && !lg_is_float(given->dtype))) {
+    char xs[96], ts[96];
+    if (x->dtype == LG_I64 && given && lg_is_float(given->dtype))
+      luaL_error(L, "lunagrad.%s: arguments look swapped: call crit(input, target) with the logits first, the "
+                 "0/1 targets second; got input int64 %s and target %s %s", fn, shape_text(x, xs, sizeof xs),
+                 lg_dtype_name(given->dtype), shape_text(given, ts, sizeof ts));
+    if (x->dtype == LG_I64)
+      luaL_error(L, "lunagrad.%s: input must be float logits, got int64 %s", fn, shape_text(x, xs, sizeof xs));
+    luaL_error(L, "lunagrad.%s: target must be a float tensor (probabilities in [0, 1], like PyTorch's), got %s %s; "
+               "convert it: target:to('%s')", fn, lg_dtype_name(given->dtype), shape_text(given, ts, sizeof ts),
+               lg_dtype_name(x->dtype));
+  }
   lg_reduction r = reduction_arg(L, 3, fn);
   lg_tensor *t = lgL_totensor(L, 2, fn, x->dtype);
   return lgL_push(L, lg_bce_with_logits(x, t, r), fn);

@@ -2,6 +2,7 @@
 --
 --   local loader = data.DataLoader({X, y}, {batch_size = 64, shuffle = true, seed = 1, drop_last = false})
 --   for xb, yb in loader:iter() do ... end   -- one epoch; yields one batch per tensor given
+--   for xb, yb in loader do ... end          -- the same (Torch7 habit): one epoch per loop
 --   #loader                                  -- number of batches per epoch
 --   local next_batch = loader:forever()      -- endless: epochs follow each other
 --   local xt = next_batch()                  -- (DANN: draw target batches alongside the source loop)
@@ -27,7 +28,7 @@ DataLoader.__index = DataLoader
 
 local OPTIONS = { batch_size = true, shuffle = true, seed = true, drop_last = true, sampler = true }
 
-local function fail(msg) error('lunagrad.data.DataLoader: ' .. msg, 3) end
+local function fail(msg) util.raise('lunagrad.data.DataLoader: ' .. msg) end -- at the user's file:line
 
 -- splitmix64 on Lua's wrapping 64-bit integers: small, fast and seedable.
 local function generator(seed)
@@ -64,10 +65,10 @@ end
 -- used for seeded splits (data.mnist.stratified_split).
 function DataLoader.permutation(n, seed, epoch)
   if math.type(n) ~= 'integer' or n < 0 then
-    error('lunagrad.data.DataLoader.permutation: n must be an integer >= 0, got ' .. tostring(n), 2)
+    util.raise('lunagrad.data.DataLoader.permutation: n must be an integer >= 0, got ' .. tostring(n))
   end
   if math.type(seed) ~= 'integer' then
-    error('lunagrad.data.DataLoader.permutation: seed must be an integer, got ' .. tostring(seed), 2)
+    util.raise('lunagrad.data.DataLoader.permutation: seed must be an integer, got ' .. tostring(seed))
   end
   return permutation(n, seed, epoch or 1)
 end
@@ -144,12 +145,26 @@ function DataLoader:iter()
   end
 end
 
+--- `for xb, yb in loader do ... end` (Torch7 habit): the loader is its own iterator. A loop
+-- starts with a nil control value, which begins a new epoch (as loader:iter() does); each
+-- later call continues it, so a loop left with break does not leak into the next one.
+function DataLoader:__call(_, prev)
+  local it = rawget(self, '_loop')
+  if prev == nil or it == nil then
+    it = self:iter()
+    rawset(self, '_loop', it)
+  end
+  local r = table.pack(it())
+  if r[1] == nil then rawset(self, '_loop', nil) end
+  return table.unpack(r, 1, r.n)
+end
+
 --- Endless iterator: call it for the next batch; a new epoch (reshuffled)
 -- starts whenever one ends. Also usable as `for xb, yb in loader:forever()`.
 function DataLoader:forever()
   if #self == 0 then
-    error(string.format('lunagrad.data.DataLoader: forever() on a loader with no batches (%d samples, batch_size %d, drop_last)',
-      self.n, self.batch_size), 2)
+    util.raise(string.format('lunagrad.data.DataLoader: forever() on a loader with no batches (%d samples, batch_size %d, drop_last)',
+      self.n, self.batch_size))
   end
   local it = self:iter()
   return function()

@@ -45,7 +45,7 @@ end
 -- Subclasses set `dims_ok(n)` and `expected` (the shape pattern for errors).
 function BatchNorm:forward(x)
   local name = self.__typename
-  if not util.is_tensor(x) then util.raise('lunagrad.' .. name .. ': expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, name, x) end
   local C = self.num_features
   if not self.dims_ok(x:dim()) or x:size(2) ~= C then
     util.raise(string.format('lunagrad.%s: expected input %s, got %s', name, self.expected:gsub('C', C),

@@ -6,13 +6,14 @@ local Module = require 'lunagrad.nn.Module'
 local F = require 'lunagrad.nn.functional'
 
 local Dropout = class.new('nn.Dropout', Module)
+Dropout._stochastic = true -- random in training mode: m:backward will not run it twice
 
 function Dropout:__init(p)
   self.p = util.check_number('nn.Dropout', 'p', p == nil and 0.5 or p, 0, 1)
 end
 
 function Dropout:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.Dropout: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.Dropout', x) end
   if not self.training or self.p == 0 then return x end
   return F.dropout(x, self.p, true)
 end

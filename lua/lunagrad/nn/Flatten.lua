@@ -16,7 +16,7 @@ function Flatten:__init(start_dim, end_dim)
 end
 
 function Flatten:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.Flatten: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.Flatten', x) end
   local n = x:dim()
   local s = self.start_dim < 0 and n + 1 + self.start_dim or self.start_dim
   local e = self.end_dim < 0 and n + 1 + self.end_dim or self.end_dim

@@ -38,7 +38,7 @@ GradientReversal.set_alpha = GradientReversal.setAlpha
 
 function GradientReversal:forward(x)
   if not util.is_tensor(x) then
-    util.raise('lunagrad.nn.GradientReversal: expected a Tensor input, got ' .. type(x))
+    util.bad_input(self, 'nn.GradientReversal', x)
   end
   return F.gradient_reversal(x, self.alpha)
 end

@@ -11,7 +11,7 @@ function LeakyReLU:__init(negative_slope)
 end
 
 function LeakyReLU:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.LeakyReLU: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.LeakyReLU', x) end
   return F.leaky_relu(x, self.negative_slope)
 end
 

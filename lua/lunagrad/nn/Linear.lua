@@ -23,10 +23,23 @@ local core = require 'lunagrad.core'
 local linear, is_tensor, size = F.linear, core.is_tensor, core.Tensor.size
 
 local function bad_input(self, x)
-  if not is_tensor(x) then util.raise('lunagrad.nn.Linear: expected a Tensor input, got ' .. type(x)) end
-  util.raise(string.format('lunagrad.nn.Linear: expected input with %d features, got %s', self.in_features,
-    x:dim() == 0 and 'a 0-d tensor' or tostring(x:size(-1))))
+  if not is_tensor(x) then util.bad_input(self, 'nn.Linear', x) end
+  local nd = x:dim()
+  if nd == 0 then util.raise(string.format('lunagrad.nn.Linear: expected input with %d features, got a 0-d tensor', self.in_features)) end
+  if nd >= 3 then -- an image batch from a conv or pool layer, not flattened
+    local feat = 1
+    for d = 2, nd do feat = feat * x:size(d) end
+    util.raise(string.format('lunagrad.nn.Linear: expected input [N,%d] (in_features = %d), got input %s%s; '
+      .. 'add nn.Flatten() before nn.Linear (it gives [N,%d]%s)', self.in_features, self.in_features,
+      nd == 4 and '[N,C,H,W] = ' or '', util.shape_str(x), feat,
+      feat == self.in_features and '' or string.format(', so nn.Linear(%d, %d)', feat, self.out_features)))
+  end
+  util.raise(string.format('lunagrad.nn.Linear: expected input with %d features, got %d (input %s)', self.in_features,
+    x:size(-1), util.shape_str(x)))
 end
+
+--- One line for error messages: nn.Linear(768 -> 100).
+function Linear:_brief() return string.format('nn.Linear(%d -> %d)', self.in_features, self.out_features) end
 
 -- The hot path: two checks (a 0-d input has size 0 at -1, so it fails the second), then the kernel.
 function Linear:forward(x)

@@ -14,7 +14,7 @@ function LogSoftmax:__init(dim)
 end
 
 function LogSoftmax:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.LogSoftmax: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.LogSoftmax', x) end
   return F.log_softmax(x, self.dim)
 end
 

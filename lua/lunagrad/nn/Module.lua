@@ -156,8 +156,14 @@ local function collect_named(self, kind)
   return entries
 end
 
-function Module:named_parameters() return named_list(collect_named(self, 'params')) end
-function Module:named_buffers() return named_list(collect_named(self, 'buffers')) end
+function Module:named_parameters()
+  util.check_self(self, 'named_parameters')
+  return named_list(collect_named(self, 'params'))
+end
+function Module:named_buffers()
+  util.check_self(self, 'named_buffers')
+  return named_list(collect_named(self, 'buffers'))
+end
 
 -- The parameters alone, without building names: zero_grad and optimisers call this
 -- every step.
@@ -177,15 +183,20 @@ local function collect_params(m, out, seen)
   return out
 end
 
-function Module:parameters() return collect_params(self, {}, {}) end
+function Module:parameters()
+  util.check_self(self, 'parameters')
+  return collect_params(self, {}, {})
+end
 
 function Module:buffers()
+  util.check_self(self, 'buffers')
   local out = {}
   for i, e in ipairs(collect_named(self, 'buffers')) do out[i] = e[2] end
   return out
 end
 
 function Module:named_children()
+  util.check_self(self, 'named_children')
   scan(self)
   local entries = {}
   for _, name in ipairs(self._children) do
@@ -203,12 +214,14 @@ end
 
 --- Every module of the tree, self first (pre-order), with dotted names ('' for self).
 function Module:named_modules()
+  util.check_self(self, 'named_modules')
   local entries = {}
   walk(self, '', function(m, prefix) entries[#entries + 1] = { prefix:sub(1, -2), m } end)
   return named_list(entries)
 end
 
 function Module:modules()
+  util.check_self(self, 'modules')
   local out = {}
   walk(self, '', function(m) out[#out + 1] = m end)
   return out
@@ -216,12 +229,14 @@ end
 
 --- Calls fn(m) on every submodule, children before parents (PyTorch order); returns self.
 function Module:apply(fn)
+  util.check_self(self, 'apply', 'fn')
   for _, c in ipairs(self:children()) do c:apply(fn) end
   fn(self)
   return self
 end
 
 function Module:num_parameters()
+  util.check_self(self, 'num_parameters')
   local n = 0
   for _, p in ipairs(self:parameters()) do n = n + p:numel() end
   return n
@@ -231,16 +246,21 @@ end
 
 --- Training mode (mode ~= false) for self and all submodules; returns self.
 function Module:train(mode)
+  util.check_self(self, 'train')
   mode = mode ~= false
   walk(self, '', function(m) m.training = mode end)
   return self
 end
 
-function Module:evaluate() return self:train(false) end
+function Module:evaluate()
+  util.check_self(self, 'evaluate')
+  return self:train(false)
+end
 Module.eval = Module.evaluate
 
 --- Drops the accumulated gradients (p.grad = nil), like PyTorch's set_to_none.
 function Module:zero_grad()
+  util.check_self(self, 'zero_grad')
   for _, p in ipairs(self:parameters()) do p.grad = nil end
   return self
 end
@@ -249,6 +269,7 @@ end
 --- replacing the tensors (build optimisers afterwards); int64 buffers and the GRL's
 --- float64 alpha are kept. Returns self.
 function Module:to(dtype)
+  util.check_self(self, 'to', 'dtype')
   if dtype ~= 'float32' and dtype ~= 'float64' then
     util.raise("lunagrad.nn.Module.to: dtype must be 'float32' or 'float64', got " .. tostring(dtype))
   end
@@ -276,6 +297,149 @@ end
 
 function Module:double() return self:to('float64') end
 function Module:float() return self:to('float32') end
+
+-- ---- Torch7's training interface ---------------------------------------------------
+-- m:backward(input, gradOutput), m:getParameters(), m:zeroGradParameters() and
+-- m:updateParameters(lr) on top of autograd (docs/from_torch7.md).
+
+--- Torch7's m:backward(input, gradOutput [, scale]): returns gradInput (d/d input of
+--- <output, gradOutput>) and adds the parameters' gradients into their .grad. Autograd
+--- needs the graph of this input, so the forward is run again on a copy of input that
+--- requires grad; BatchNorm's running statistics are restored afterwards (the user's own
+--- forward already updated them), and a Dropout in training mode is refused (a second
+--- forward would draw a different mask). loss:backward() needs no second forward.
+function Module:backward(input, gradOutput, scale)
+  util.check_self(self, 'backward', 'input, gradOutput')
+  local name = 'lunagrad.' .. self.__typename .. '.backward'
+  if not util.is_tensor(input) then util.raise(name .. ': input must be the Tensor given to forward, got ' .. type(input)) end
+  if not util.is_tensor(gradOutput) then
+    util.raise(name .. ': gradOutput must be a Tensor shaped like the output (d loss / d output), got ' .. type(gradOutput))
+  end
+  for mname, m in self:named_modules() do
+    if m._stochastic and m.training and (m.p or 0) > 0 then
+      util.raise(string.format("%s: module '%s' (%s) is in training mode, and m:backward runs the forward again, which "
+        .. "would draw a new random mask; use loss:backward() (autograd) instead, or net:evaluate()", name, mname, m.__typename))
+    end
+  end
+  local saved = {}
+  for i, b in ipairs(self:buffers()) do saved[i] = { b, b:clone() } end
+  local xi = input:detach()
+  local float = xi.dtype ~= 'int64'
+  if float then xi.requires_grad = true end
+  local out = self:forward(xi)
+  if #saved > 0 then lg.no_grad(function() for _, e in ipairs(saved) do e[1]:copy(e[2]) end end) end
+  if not util.is_tensor(out) then util.raise(name .. ': forward returned ' .. type(out) .. ', not a Tensor') end
+  if util.shape_str(out) ~= util.shape_str(gradOutput) then
+    util.raise(string.format('%s: gradOutput has shape %s, the output %s', name, util.shape_str(gradOutput),
+      util.shape_str(out)))
+  end
+  if scale ~= nil and scale ~= 1 then
+    gradOutput = gradOutput * util.check_number(self.__typename .. '.backward', 'scale', scale)
+  end
+  if out.requires_grad then out:backward(gradOutput) end
+  local flat = rawget(self, '_flat')
+  if flat then flat.sync() end
+  local gin = float and xi.grad or nil
+  if float and gin == nil then gin = lg.zeros(input:shape(), { dtype = input.dtype }) end
+  rawset(self, 'gradInput', gin)
+  return gin
+end
+
+--- Torch7's m:getParameters(): two flat 1-d tensors, all parameters and all their
+--- gradients. Afterwards the module's parameters ARE views into the flat parameter
+--- tensor (as in Torch7), so an optimiser updating it in place trains the module. The
+--- flat gradient tensor is refreshed from the parameters' .grad (backward makes each
+--- .grad a new tensor, the running sum) by m:backward, by optim.sgd/adam (functional
+--- form) and by calling m:getParameters() again, which returns the same two tensors.
+--- Existing gradients are kept. Build optimisers over net:parameters() after this call.
+function Module:getParameters()
+  util.check_self(self, 'getParameters')
+  local flat = rawget(self, '_flat')
+  local params = self:parameters()
+  if flat and #params == #flat.views then
+    local same = true
+    for i, p in ipairs(params) do same = same and rawequal(p, flat.views[i]) end
+    if same then
+      flat.sync()
+      return flat.params, flat.grads
+    end
+  end
+  if #params == 0 then util.raise('lunagrad.' .. self.__typename .. '.getParameters: the module has no parameters') end
+  local dtype, total = params[1].dtype, 0
+  for i, p in ipairs(params) do
+    if p.dtype ~= dtype then
+      util.raise(string.format('lunagrad.%s.getParameters: parameters mix %s and %s (parameter %d); convert with m:to(dtype)',
+        self.__typename, dtype, p.dtype, i))
+    end
+    total = total + p:numel()
+  end
+  local P, G = lg.zeros(total, { dtype = dtype }), lg.zeros(total, { dtype = dtype })
+  local views, gviews, replace, off = {}, {}, {}, 1
+  lg.no_grad(function()
+    for i, p in ipairs(params) do
+      local n, shape = p:numel(), p:shape()
+      local v, gv
+      if #shape == 0 then v, gv = P:select(1, off), G:select(1, off)
+      else v, gv = P:narrow(1, off, n):view(shape), G:narrow(1, off, n):view(shape) end
+      v:copy(p)
+      local g = p.grad
+      if g ~= nil then gv:copy(g) end
+      v.requires_grad = true
+      if g ~= nil then v.grad = gv end
+      views[i], gviews[i], replace[p] = v, gv, v
+      off = off + n
+    end
+  end)
+  walk(self, '', function(m) -- every field holding an old parameter now holds its view
+    for _, n in ipairs(m._params) do
+      local v = replace[rawget(m, n)]
+      if v then rawset(m, n, v) end
+    end
+  end)
+  local function sync()
+    lg.no_grad(function()
+      for i, v in ipairs(views) do
+        local g, gv = v.grad, gviews[i]
+        if g == nil then gv:zero_()
+        elseif not rawequal(g, gv) then
+          gv:copy(g)
+          v.grad = gv
+        end
+      end
+    end)
+  end
+  rawset(self, '_flat', { params = P, grads = G, views = views, sync = sync })
+  util.flat_grads[G] = sync
+  return P, G
+end
+
+--- Torch7's m:zeroGradParameters(): every parameter's gradient set to zero in place
+--- (kept as a zero tensor, where m:zero_grad() drops it); returns self.
+function Module:zeroGradParameters()
+  util.check_self(self, 'zeroGradParameters')
+  local flat = rawget(self, '_flat')
+  if flat then flat.sync() end
+  lg.no_grad(function()
+    for _, p in ipairs(self:parameters()) do
+      local g = p.grad
+      if g ~= nil then g:zero_() end
+    end
+  end)
+  return self
+end
+
+--- Torch7's m:updateParameters(lr): p = p - lr * p.grad for every parameter with a gradient.
+function Module:updateParameters(lr)
+  util.check_self(self, 'updateParameters', 'lr')
+  lr = util.check_number(self.__typename .. '.updateParameters', 'lr', lr)
+  lg.no_grad(function()
+    for _, p in ipairs(self:parameters()) do
+      local g = p.grad
+      if g ~= nil then p:sub_(g, { alpha = lr }) end
+    end
+  end)
+  return self
+end
 
 -- ---- state -------------------------------------------------------------------------
 
@@ -306,6 +470,7 @@ end
 --- module's storage (PyTorch semantics: clone them for a snapshot). A plain table,
 --- so lg.save(path, m:state_dict()) works; m:state_dict_keys() gives the order.
 function Module:state_dict()
+  util.check_self(self, 'state_dict')
   local sd = {}
   for _, e in ipairs(state_entries(self)) do sd[e[1]] = e[2]:detach() end
   return sd
@@ -313,6 +478,7 @@ end
 
 --- The state dict's names in their stable order (parameters then buffers, per module).
 function Module:state_dict_keys()
+  util.check_self(self, 'state_dict_keys')
   local names = {}
   for i, e in ipairs(state_entries(self)) do names[i] = e[1] end
   return names
@@ -328,6 +494,7 @@ end
 --- strict (default true): a missing or unexpected key is an error. Returns self,
 --- then the missing and unexpected key lists.
 function Module:load_state_dict(sd, strict)
+  util.check_self(self, 'load_state_dict', 'sd')
   if type(sd) ~= 'table' or util.is_tensor(sd) then
     util.raise('lunagrad.nn.load_state_dict: expects a table {name = tensor}, got ' .. type(sd))
   end
@@ -389,6 +556,7 @@ end
 
 --- Saves state and architecture to a safetensors file (see nn.save).
 function Module:save(path)
+  util.check_self(self, 'save', 'path')
   return require('lunagrad.nn.serialize').save(self, path)
 end
 

@@ -7,7 +7,7 @@ local F = require 'lunagrad.nn.functional'
 local ReLU = class.new('nn.ReLU', Module)
 
 function ReLU:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.ReLU: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.ReLU', x) end
   return F.relu(x)
 end
 

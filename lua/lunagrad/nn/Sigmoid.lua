@@ -7,7 +7,7 @@ local F = require 'lunagrad.nn.functional'
 local Sigmoid = class.new('nn.Sigmoid', Module)
 
 function Sigmoid:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.Sigmoid: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.Sigmoid', x) end
   return F.sigmoid(x)
 end
 

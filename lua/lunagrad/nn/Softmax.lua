@@ -14,7 +14,7 @@ function Softmax:__init(dim)
 end
 
 function Softmax:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.Softmax: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.Softmax', x) end
   return F.softmax(x, self.dim)
 end
 

@@ -7,7 +7,7 @@ local F = require 'lunagrad.nn.functional'
 local Tanh = class.new('nn.Tanh', Module)
 
 function Tanh:forward(x)
-  if not util.is_tensor(x) then util.raise('lunagrad.nn.Tanh: expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, 'nn.Tanh', x) end
   return F.tanh(x)
 end
 

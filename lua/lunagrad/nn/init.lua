@@ -67,4 +67,7 @@ function nn.parameters(...)
   return out
 end
 
+-- nn.Relu raises "nn.Relu does not exist; did you mean nn.ReLU?" instead of giving a nil to call.
+setmetatable(nn, { __index = require('lunagrad.nn.util').unknown_name })
+
 return nn

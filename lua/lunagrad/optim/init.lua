@@ -11,6 +11,9 @@ optim.SGD = require('lunagrad.optim.SGD').new
 optim.Adam = Adam.Adam.new
 optim.AdamW = Adam.AdamW.new
 optim.schedule = require 'lunagrad.optim.schedule'
+-- Torch7's functional form: optim.sgd(feval, x, config, state), optim.adam(...) (optim/functional.lua).
+optim.sgd = require('lunagrad.optim.functional').sgd
+optim.adam = require('lunagrad.optim.functional').adam
 for _, name in ipairs { 'RMSprop', 'Adagrad', 'Adadelta', 'Adamax', 'NAdam', 'RAdam', 'LBFGS' } do -- PyTorch's rules
   optim[name] = require('lunagrad.optim.' .. name).new
 end
