@@ -24,6 +24,10 @@ static bool is_options(lua_State *L, int idx) {
 /* x:backward([gradient] [, {retain_graph=, create_graph=}]) */
 static int t_backward(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "backward");
+  if (lua_gettop(L) == 1) { /* loss:backward(), the common call: nothing to parse */
+    if (lg_backward_ex(t, NULL, false, false)) return lgL_raise(L, "backward");
+    return 0;
+  }
   int opts = 3;
   lg_tensor *g = NULL;
   if (is_options(L, 2)) {
