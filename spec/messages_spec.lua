@@ -71,7 +71,8 @@ describe('dot for colon', function()
 
   it('works for every built-in layer and for the other methods', function()
     for _, m in ipairs { nn.Linear(3, 2), nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.Identity(), nn.Dropout(), nn.Flatten(),
-      nn.BatchNorm1d(3), nn.GradientReversal(), nn.Softmax(), nn.LeakyReLU() } do
+      nn.BatchNorm1d(3), nn.GradientReversal(), nn.Softmax(), nn.LeakyReLU(), nn.Conv2d(1, 2, 3), nn.Conv1d(1, 2, 3),
+      nn.ConvTranspose2d(1, 2, 3), nn.MaxPool2d(2), nn.AvgPool1d(2), nn.AdaptiveAvgPool2d(2) } do
       has(error_of(m.forward, x), 'call it with a colon: net:forward(x)')
     end
     local net = nn.Linear(3, 2)

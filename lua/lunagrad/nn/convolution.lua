@@ -101,7 +101,7 @@ local function reversed_twice(p)
 end
 
 function conv.forward(self, name, dims, transposed, x)
-  if not util.is_tensor(x) then util.raise('lunagrad.' .. name .. ': expected a Tensor input, got ' .. type(x)) end
+  if not util.is_tensor(x) then util.bad_input(self, name, x) end -- with the colon hint for net.forward(x)
   local nd = x:dim()
   if (nd ~= dims + 1 and nd ~= dims + 2) or x:size(nd - dims) ~= self.in_channels then
     local sp = dims == 1 and 'L' or 'H,W'

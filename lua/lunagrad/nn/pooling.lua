@@ -59,9 +59,7 @@ local function unwrap(dims, p) return dims == 1 and p[1] or p end
 
 function pooling.forward(self, name, fn, x, dims)
   dims = dims or 2
-  if not util.is_tensor(x) then
-    util.raise('lunagrad.' .. name .. ': expected a Tensor input, got ' .. type(x))
-  end
+  if not util.is_tensor(x) then util.bad_input(self, name, x) end -- with the colon hint for net.forward(x)
   if x:dim() ~= dims + 1 and x:dim() ~= dims + 2 then
     local sp = dims == 1 and 'L' or 'H,W'
     util.raise(string.format('lunagrad.%s: expected input [N,C,%s] or [C,%s], got %s', name, sp, sp, util.shape_str(x)))
@@ -107,7 +105,7 @@ function pooling.define_adaptive(cls, name, kind, dims)
     elseif return_indices ~= nil then util.raise('lunagrad.' .. name .. ': takes output_size only') end
   end
   function cls:forward(x)
-    if not util.is_tensor(x) then util.raise('lunagrad.' .. name .. ': expected a Tensor input, got ' .. type(x)) end
+    if not util.is_tensor(x) then util.bad_input(self, name, x) end
     if kind == 'max' then return fn(x, self.output_size, self.return_indices) end
     return fn(x, self.output_size)
   end
