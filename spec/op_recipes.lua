@@ -67,4 +67,8 @@ return {
   cross_entropy = function() return function(x) return F.cross_entropy(x * x, idx({2, 1, 3})) end, {t({3, 3}, -1, 1)} end,
   bce_with_logits = function() return function(x, y) return F.binary_cross_entropy_with_logits(x * x, y) end, {t({2, 3}, -1, 1), t({2, 3}, 0, 1)} end,
   mse_loss = function() return function(a, b) return F.mse_loss(a * a, b) end, {t({2, 3}, -1, 1), t({2, 3}, -1, 1)} end,
+  rnn_tanh = function() return function(x, h0, wih, whh, bih, bhh) return require('lunagrad.core').rnn('rnn_tanh', x, h0, nil, wih, whh, bih, bhh, nil, idx({2, 3}), true) end, {t({3, 2, 2}, -1, 1), t({2, 3}, -1, 1), t({3, 2}, -1, 1), t({3, 3}, -1, 1), t({3}, -1, 1), t({3}, -1, 1)} end, -- reverse, lengths
+  rnn_relu = function() return function(x, h0, wih, whh, bih) return require('lunagrad.core').rnn('rnn_relu', x, h0, nil, wih, whh, bih, nil, nil, nil, false) end, {t({3, 2, 2}, -1, 1), t({2, 3}, 0.1, 1), t({3, 2}, -1, 1), t({3, 3}, -1, 1), t({3}, 0.2, 1)} end,
+  lstm = function() return function(x, h0, c0, wih, whh, bih, bhh, whr) return require('lunagrad.core').rnn('lstm', x, h0, c0, wih, whh, bih, bhh, whr, idx({3, 2}), false) end, {t({3, 2, 2}, -1, 1), t({2, 2}, -1, 1), t({2, 3}, -1, 1), t({12, 2}, -1, 1), t({12, 2}, -1, 1), t({12}, -1, 1), t({12}, -1, 1), t({2, 3}, -1, 1)} end, -- proj_size 2, lengths
+  gru = function() return function(x, h0, wih, whh, bih, bhh) return require('lunagrad.core').rnn('gru', x, h0, nil, wih, whh, bih, bhh, nil, idx({1, 3}), true) end, {t({3, 2, 2}, -1, 1), t({2, 3}, -1, 1), t({9, 2}, -1, 1), t({9, 3}, -1, 1), t({9}, -1, 1), t({9}, -1, 1)} end, -- reverse, lengths
 }

@@ -84,6 +84,7 @@ void lgL_open_reduce(lua_State *L); /* max/min/argmax/softmax (lua_reduce.c) */
 void lgL_open_linalg(lua_State *L); /* matmul, cat, stack, index (lua_linalg.c) */
 void lgL_open_conv(lua_State *L);   /* conv2d, pooling (lua_conv.c) */
 void lgL_open_nn(lua_State *L);     /* linear, batch_norm, dropout, losses (lua_nn.c) */
+void lgL_open_rnn(lua_State *L);    /* the recurrent op, core.rnn (rnn.c) */
 void lgL_open_io(lua_State *L);     /* safetensors save/load (lua_io.c) */
 void lgL_open_data(lua_State *L);   /* IDX files and images (lua_data.c) */
 void lgL_open_da(lua_State *L);     /* t-SNE and PCA kernels (lua_da.c) */

@@ -28,6 +28,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_linalg(L);
   lgL_open_conv(L);
   lgL_open_nn(L);
+  lgL_open_rnn(L); /* rnn.c */
   lgL_open_io(L);
   lgL_open_data(L);
   lgL_open_da(L);
