@@ -397,8 +397,11 @@ static int target_of_node(const walk *w, const lg_node *n) {
 
 /* Where input e's gradient goes: the producer's running sum, the leaf's .grad,
  * a result slot of lg_grad, or nowhere (NULL: a leaf lg_grad was not asked for). */
+/* Takes g's reference: a gradient nobody else holds becomes a leaf's .grad
+ * without a copy (owned_grad). */
 static int deliver(const walk *w, lg_edge *e, lg_tensor *g) {
   lg_tensor *fitted = fit_to_edge(g, e);
+  lg_release(g);
   if (!fitted) return -1;
   int rc = 0;
   if (e->fn) {
@@ -462,7 +465,10 @@ static int run_node(lg_node *n, node_list *ready, const walk *w) {
   if (rc == 0 && run && anomaly_enabled) rc = check_gradients(n, gin);
   for (int i = 0; i < n->n_inputs; i++) {
     lg_edge *e = &n->inputs[i];
-    if (rc == 0 && gin && gin[i] && e->needs_grad) rc = deliver(w, e, gin[i]);
+    if (rc == 0 && gin && gin[i] && e->needs_grad) {
+      rc = deliver(w, e, gin[i]);
+      gin[i] = NULL;
+    }
     if (gin) lg_release(gin[i]);
     if (e->fn && --e->fn->deps == 0 && rc == 0 && (!w->targets || e->fn->needed)) rc = push(ready, e->fn);
   }
