@@ -40,7 +40,7 @@ local PAPER = { source = 0.5225, dann = 0.7666, target = 0.9596 }
 
 local USAGE = [[
 usage: lua5.4 examples/mnist_m_dann.lua [options]
-  --quick        a short run (about 2 minutes on 2 cores): 800 steps, 1 seed, 1,000-image t-SNE
+  --quick        a short run (under a minute on 2 cores): 800 steps, 1 seed, 1,000-image t-SNE
   --steps N      training steps per run (default 10000)
   --seeds K      seeds per training (default 3)
   --data DIR     the `make data` cache (default data)
@@ -237,7 +237,9 @@ if opts.seeds > 1 then
   end
 end
 local gap = results.target.mean - results.source.mean
-if gap > 0 then
+if opts.quick then -- 800 steps undertrain the train-on-target bound: a "gap closed" figure would mislead
+  print('(--quick: too short for the train-on-target bound; run the full protocol for the gap DANN closes)')
+elseif gap > 0 then
   print(string.format('DANN closes %.0f%% of the source-only -> train-on-target gap (paper: %.0f%%)',
     100 * (results.dann.mean - results.source.mean) / gap,
     100 * (PAPER.dann - PAPER.source) / (PAPER.target - PAPER.source)))
