@@ -27,30 +27,8 @@ local lg = require 'lunagrad'
 local function is_tensor(v) return lg.is_tensor(v) end
 local function is_float(t) return t.dtype == 'float32' or t.dtype == 'float64' end
 
--- Row-major flat values of a tensor.
-local function flat(t)
-  if t:dim() == 0 then return {t:item()} end
-  return t:contiguous():view(t:numel()):totable()
-end
-
--- Nested table (or bare number for 0-d) from flat values and a shape.
-local function unflatten(values, shape)
-  if #shape == 0 then return values[1] end
-  local pos = 0
-  local function build(d)
-    local t = {}
-    for i = 1, shape[d] do
-      if d == #shape then
-        pos = pos + 1
-        t[i] = values[pos]
-      else
-        t[i] = build(d + 1)
-      end
-    end
-    return t
-  end
-  return build(1)
-end
+local tensor_values = require 'helpers.values'
+local flat, unflatten = tensor_values.flat, tensor_values.unflatten
 
 local function make(values, shape, dtype, requires_grad)
   return lg.tensor(unflatten(values, shape), {dtype = dtype, requires_grad = requires_grad})
@@ -66,14 +44,7 @@ local function multi_index(k, shape)
   return '[' .. table.concat(idx, ',') .. ']'
 end
 
--- Small deterministic generator (no dependency on lg.manual_seed / global RNG state).
-local function lcg(seed)
-  local state = (seed * 2654435761 + 12345) & 0x7fffffff
-  return function()
-    state = (state * 1103515245 + 12345) & 0x7fffffff
-    return state / 0x40000000 - 1 -- in [-1, 1)
-  end
-end
+local lcg = tensor_values.lcg
 
 local function outputs_of(...)
   local outs = {}

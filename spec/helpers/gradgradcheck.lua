@@ -11,36 +11,9 @@
 -- inputs and opts as gradcheck's (eps, rtol, atol, seed).
 local lg = require 'lunagrad'
 
-local function flat(t)
-  if t:dim() == 0 then return {t:item()} end
-  return t:contiguous():view(t:numel()):totable()
-end
-
-local function unflatten(values, shape)
-  if #shape == 0 then return values[1] end
-  local pos = 0
-  local function build(d)
-    local t = {}
-    for i = 1, shape[d] do
-      if d == #shape then
-        pos = pos + 1
-        t[i] = values[pos]
-      else
-        t[i] = build(d + 1)
-      end
-    end
-    return t
-  end
-  return build(1)
-end
-
-local function lcg(seed)
-  local state = (seed * 2654435761 + 54321) & 0x7fffffff
-  return function()
-    state = (state * 1103515245 + 12345) & 0x7fffffff
-    return state / 0x40000000 - 1
-  end
-end
+local tensor_values = require 'helpers.values'
+local flat, unflatten = tensor_values.flat, tensor_values.unflatten
+local function lcg(seed) return tensor_values.lcg(seed, 54321) end
 
 local function is_float(v) return lg.is_tensor(v) and (v.dtype == 'float32' or v.dtype == 'float64') end
 

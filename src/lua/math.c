@@ -17,6 +17,16 @@ static lg_tensor *div_scalar(lg_tensor *a, double s) {
   return lg_mul_scalar(a, 1.0 / s);
 }
 
+/* f(a, b) of two tensors; numbers and tables become tensors of the other's dtype. */
+static int tensors2(lua_State *L, const char *fn, tensor_tensor_fn f) {
+  lua_settop(L, 2);
+  lg_tensor *a = lgL_test(L, 1), *b = lgL_test(L, 2);
+  lg_dtype like = a ? a->dtype : b ? b->dtype : LG_F32;
+  a = lgL_totensor(L, 1, fn, like);
+  b = lgL_totensor(L, 2, fn, like);
+  return lgL_push(L, f(a, b), fn);
+}
+
 /* a op b where either may be a number: tensor-scalar kernels avoid a temporary. */
 static int binary(lua_State *L, const char *fn, tensor_tensor_fn tt, tensor_scalar_fn ts,
                   tensor_scalar_fn st) {
@@ -24,12 +34,7 @@ static int binary(lua_State *L, const char *fn, tensor_tensor_fn tt, tensor_scal
     return lgL_push(L, ts(lgL_check(L, 1, fn), lua_tonumber(L, 2)), fn);
   if (lua_type(L, 1) == LUA_TNUMBER && lgL_test(L, 2))
     return lgL_push(L, st(lgL_check(L, 2, fn), lua_tonumber(L, 1)), fn);
-  lua_settop(L, 2);
-  lg_tensor *a = lgL_test(L, 1), *b = lgL_test(L, 2);
-  lg_dtype like = a ? a->dtype : b ? b->dtype : LG_F32;
-  a = lgL_totensor(L, 1, fn, like);
-  b = lgL_totensor(L, 2, fn, like);
-  return lgL_push(L, tt(a, b), fn);
+  return tensors2(L, fn, tt);
 }
 
 static int m_add(lua_State *L) { return binary(L, "add", lg_add, lg_add_scalar, lg_add_scalar); }
@@ -93,15 +98,7 @@ static int m_softplus(lua_State *L) {
   return lgL_push(L, lg_softplus(x, beta, threshold), "softplus");
 }
 
-/* Binary ops without scalar kernels: numbers and tables become tensors. */
-static int tensors2(lua_State *L, const char *fn, tensor_tensor_fn f) {
-  lua_settop(L, 2);
-  lg_tensor *a = lgL_test(L, 1), *b = lgL_test(L, 2);
-  lg_dtype like = a ? a->dtype : b ? b->dtype : LG_F32;
-  a = lgL_totensor(L, 1, fn, like);
-  b = lgL_totensor(L, 2, fn, like);
-  return lgL_push(L, f(a, b), fn);
-}
+/* Binary ops without scalar kernels. */
 static int m_minimum(lua_State *L) { return tensors2(L, "minimum", lg_minimum); }
 static int m_maximum(lua_State *L) { return tensors2(L, "maximum", lg_maximum); }
 static int m_atan2(lua_State *L) { return tensors2(L, "atan2", lg_atan2); }

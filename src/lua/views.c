@@ -5,26 +5,17 @@
 
 /* ---- views ------------------------------------------------------------------ */
 
-static int t_view(lua_State *L) {
-  lg_tensor *t = lgL_check(L, 1, "view");
+/* x:view(...), x:reshape(...), x:expand(...): a shape as varargs or one table. */
+typedef lg_tensor *(*shape_fn)(lg_tensor *, int, const int64_t *);
+static int with_shape(lua_State *L, const char *fn, shape_fn f) {
+  lg_tensor *t = lgL_check(L, 1, fn);
   int64_t shape[LG_MAX_DIMS];
-  int next, nd = lgL_shape(L, 2, shape, "view", &next);
-  return lgL_push(L, lg_view(t, nd, shape), "view");
+  int next, nd = lgL_shape(L, 2, shape, fn, &next);
+  return lgL_push(L, f(t, nd, shape), fn);
 }
-
-static int t_reshape(lua_State *L) {
-  lg_tensor *t = lgL_check(L, 1, "reshape");
-  int64_t shape[LG_MAX_DIMS];
-  int next, nd = lgL_shape(L, 2, shape, "reshape", &next);
-  return lgL_push(L, lg_reshape(t, nd, shape), "reshape");
-}
-
-static int t_expand(lua_State *L) {
-  lg_tensor *t = lgL_check(L, 1, "expand");
-  int64_t shape[LG_MAX_DIMS];
-  int next, nd = lgL_shape(L, 2, shape, "expand", &next);
-  return lgL_push(L, lg_expand(t, nd, shape), "expand");
-}
+static int t_view(lua_State *L) { return with_shape(L, "view", lg_view); }
+static int t_reshape(lua_State *L) { return with_shape(L, "reshape", lg_reshape); }
+static int t_expand(lua_State *L) { return with_shape(L, "expand", lg_expand); }
 
 static int t_transpose(lua_State *L) {
   lg_tensor *t = lgL_check(L, 1, "transpose");
