@@ -56,9 +56,9 @@ F.nll_loss = core.nll_loss
 F.binary_cross_entropy_with_logits = core.binary_cross_entropy_with_logits
 F.mse_loss = core.mse_loss
 
---- The GRL as a function: identity forward, -alpha * grad backward.
 require('lunagrad.nn.embedding_functional')(F) -- F.embedding, F.embedding_bag (nn.Embedding, nn.EmbeddingBag)
 
+--- The GRL as a function: identity forward, -alpha * grad backward.
 function F.gradient_reversal(x, alpha) return lg.revgrad(x, alpha == nil and 1 or alpha) end
 F.revgrad = F.gradient_reversal
 

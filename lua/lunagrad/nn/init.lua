@@ -38,8 +38,8 @@ for _, name in ipairs { 'Conv1d', 'ConvTranspose1d', 'ConvTranspose2d', 'MaxPool
 
 nn.init = require 'lunagrad.nn.initializers' -- PyTorch's torch.nn.init (in place)
 for _, name in ipairs { 'RNN', 'LSTM', 'GRU', 'RNNCell', 'LSTMCell', 'GRUCell' } do nn[name] = require('lunagrad.nn.' .. name) end -- recurrent (RNN.lua)
-nn.utils = require 'lunagrad.nn.utils' -- clip_grad_norm_, clip_grad_value_, parameter vectors
 for _, name in ipairs { 'Embedding', 'EmbeddingBag' } do nn[name] = require('lunagrad.nn.' .. name) end -- Embedding.lua
+nn.utils = require 'lunagrad.nn.utils' -- clip_grad_norm_, clip_grad_value_, parameter vectors
 nn.utils.rnn = require 'lunagrad.nn.rnn_utils' -- pack_padded_sequence, pad_packed_sequence (recurrent)
 nn.functional = require 'lunagrad.nn.functional'
 nn.F = nn.functional
