@@ -46,6 +46,7 @@ build = {
         "src/lua/convert.c",
         "src/lua/core.c",
         "src/lua/create.c",
+        "src/lua/create_more.c",
         "src/lua/da.c",
         "src/lua/data.c",
         "src/lua/frames.c",

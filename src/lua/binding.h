@@ -79,6 +79,7 @@ void lgL_open_tensor(lua_State *L);
 void lgL_open_autograd(lua_State *L); /* backward, grad, the registry's op list (autograd.c) */
 void lgL_open_inplace(lua_State *L);  /* add_, mul_, copy_, ... (inplace.c) */
 void lgL_open_create(lua_State *L);
+void lgL_open_create_more(lua_State *L); /* *_like, eye, linspace, randint, multinomial (create_more.c) */
 void lgL_open_math(lua_State *L);
 void lgL_open_reduce(lua_State *L); /* max/min/argmax/softmax (lua_reduce.c) */
 void lgL_open_linalg(lua_State *L); /* matmul, cat, stack, index (lua_linalg.c) */

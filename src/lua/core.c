@@ -23,6 +23,7 @@ int luaopen_lunagrad_core(lua_State *L) {
   lgL_open_autograd(L);
   lgL_open_inplace(L);
   lgL_open_create(L);
+  lgL_open_create_more(L); /* *_like, eye, linspace, randint, multinomial, ... (create_more.c) */
   lgL_open_math(L);
   lgL_open_reduce(L);
   lgL_open_linalg(L);

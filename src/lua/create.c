@@ -1,5 +1,7 @@
 /* lunagrad.core functions that make tensors or touch global state:
- * creation, random seeds, memory statistics, grad mode, threads. */
+ * creation, random seeds, memory statistics, grad mode, threads.
+ * The *_like functions, eye, linspace, randint, multinomial, bernoulli and uniform:
+ * create_more.c. */
 #include <math.h>
 
 #include "core/internal.h"
@@ -97,11 +99,6 @@ static int l_manual_seed(lua_State *L) {
   return 0;
 }
 
-static int l_uniform(lua_State *L) { /* one number in [0, 1) from the tensor generator */
-  lua_pushnumber(L, lg_random_uniform());
-  return 1;
-}
-
 static int l_memory(lua_State *L) {
   lg_memory_stats m = lg_memory();
   lua_createtable(L, 0, 4);
@@ -154,7 +151,7 @@ void lgL_open_create(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"zeros", l_zeros}, {"ones", l_ones}, {"empty", l_empty}, {"rand", l_rand}, {"randn", l_randn},
       {"full", l_full}, {"arange", l_arange}, {"randperm", l_randperm}, {"manual_seed", l_manual_seed},
-      {"uniform", l_uniform}, {"memory", l_memory}, {"empty_cache", l_empty_cache},
+      {"memory", l_memory}, {"empty_cache", l_empty_cache},
       {"set_grad_enabled", l_set_grad_enabled}, {"is_grad_enabled", l_is_grad_enabled},
       {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
       {"is_tensor", l_is_tensor}, {NULL, NULL}};
