@@ -115,13 +115,14 @@ test-generic: deps
 
 test-portable: test-generic
 
-# The suite against a core built with AddressSanitizer + UBSan. lua5.4 itself is
+# The suite against a core built with AddressSanitizer + UBSan (the MPI spec is left
+# pending there: mpirun's processes would run under the preloaded ASan runtime). lua5.4 itself is
 # not instrumented, so the ASan runtime is preloaded; any report fails the run.
 sanitize: deps
 	@$(MAKE) --no-print-directory $(ASAN_OUT) $(BUILD)-asan/lunagrad/env.so $(BUILD)-asan/lunagrad/readline.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)-asan/?.so;;' $(BUSTED) $(SPECS)
+	LUNAGRAD_NO_MPI=1 LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' LUA_CPATH='$(BUILD)-asan/?.so;;' $(BUSTED) $(SPECS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
