@@ -21,6 +21,7 @@ F.linear = core.linear
 --- The convolution family (conv1d/2d, conv_transpose1d/2d, pools, adaptive pools,
 --- interpolate, pad): lunagrad/nn/conv_functional.lua.
 require('lunagrad.nn.conv_functional')(F)
+require('lunagrad.nn.activation_functional')(F) -- gelu, silu, elu, ..., prelu, softmin, dropout1d/2d, alpha_dropout
 
 local BN_OPTS = util.set { 'training', 'momentum', 'eps' }
 

@@ -36,6 +36,7 @@ for _, name in ipairs { 'DistributedDataParallel', 'SyncBatchNorm' } do nn[name]
 for _, name in ipairs { 'Conv1d', 'ConvTranspose1d', 'ConvTranspose2d', 'MaxPool1d', 'AvgPool1d', 'AdaptiveAvgPool1d',
   'AdaptiveAvgPool2d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'Upsample' } do nn[name] = require('lunagrad.nn.' .. name) end
 
+for _, name in ipairs { 'GELU', 'SiLU', 'ELU', 'SELU', 'CELU', 'Softplus', 'Softsign', 'Mish', 'Hardtanh', 'Hardsigmoid', 'Hardswish', 'PReLU', 'ReLU6', 'LogSigmoid', 'Softmin', 'Dropout1d', 'Dropout2d', 'AlphaDropout' } do nn[name] = require('lunagrad.nn.' .. name) end -- activations (issue 13 item 3)
 nn.init = require 'lunagrad.nn.initializers' -- PyTorch's torch.nn.init (in place)
 for _, name in ipairs { 'RNN', 'LSTM', 'GRU', 'RNNCell', 'LSTMCell', 'GRUCell' } do nn[name] = require('lunagrad.nn.' .. name) end -- recurrent (RNN.lua)
 for _, name in ipairs { 'Embedding', 'EmbeddingBag' } do nn[name] = require('lunagrad.nn.' .. name) end -- Embedding.lua
