@@ -13,26 +13,8 @@ local golden = json.decode(files.read('spec/fixtures/golden_act.json'))
 -- larger heap left behind shifts the GC timing that spec/soak_spec.lua measures)
 local RTOL, ATOL = 1e-10, 1e-12
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == 'table' then
-    for _, e in ipairs(v) do flat(e, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
-
-local function assert_close(what, got, expected, rtol, atol)
-  rtol, atol = rtol or RTOL, atol or ATOL
-  local g, e = flat(got:totable()), flat(expected)
-  assert.are.equal(#e, #g, what .. ': element count')
-  for k = 1, #e do
-    if not (math.abs(g[k] - e[k]) <= atol + rtol * math.abs(e[k])) then
-      error(string.format('%s: element %d is %.15g, PyTorch %.15g', what, k, g[k], e[k]), 2)
-    end
-  end
-end
+local compare = require 'helpers.golden_compare'
+local flat, assert_close = compare.flat, compare.checker(RTOL, ATOL)
 
 local function f64(data, rg) return lg.tensor(data, { dtype = 'float64', requires_grad = rg }) end
 

@@ -11,27 +11,8 @@ local files = require 'helpers.files'
 local golden = json.decode(files.read('spec/fixtures/golden2.json'))
 local RTOL, ATOL = 1e-9, 1e-10
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == 'table' then
-    for _, e in ipairs(v) do flat(e, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
-
-local function assert_close(what, got, expected, rtol)
-  rtol = rtol or RTOL
-  local g, e = flat(got:totable()), flat(expected)
-  assert.are.equal(#e, #g, what .. ': element count')
-  for k = 1, #e do
-    local tol = ATOL + rtol * math.abs(e[k])
-    if not (math.abs(g[k] - e[k]) <= tol) then
-      error(string.format('%s: element %d is %.15g, PyTorch %.15g', what, k, g[k], e[k]), 2)
-    end
-  end
-end
+local compare = require 'helpers.golden_compare'
+local assert_close = compare.checker(RTOL, ATOL)
 
 local function f64(data) return lg.tensor(data, {dtype = 'float64'}) end
 

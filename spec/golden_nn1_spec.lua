@@ -13,27 +13,8 @@ local files = require 'helpers.files'
 local golden = json.decode(files.read('spec/fixtures/golden_nn1.json'))
 local RTOL, ATOL = 1e-9, 1e-10
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == 'table' then
-    for _, e in ipairs(v) do flat(e, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
-
-local function assert_close(what, got, expected, rtol, atol)
-  rtol, atol = rtol or RTOL, atol or ATOL
-  local g, e = flat(got:totable()), flat(expected)
-  assert.are.equal(#e, #g, what .. ': element count')
-  for k = 1, #e do
-    local tol = atol + rtol * math.abs(e[k])
-    if not (math.abs(g[k] - e[k]) <= tol) then
-      error(string.format('%s: element %d is %.15g, PyTorch %.15g', what, k, g[k], e[k]), 2)
-    end
-  end
-end
+local compare = require 'helpers.golden_compare'
+local flat, assert_close = compare.flat, compare.checker(RTOL, ATOL)
 
 local function tensor(data, dtype) return lg.tensor(data, {dtype = dtype or 'float64'}) end
 
