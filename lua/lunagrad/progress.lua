@@ -51,32 +51,22 @@ local function fmt_num(v, width, max_decimals)
   return string.format('%' .. width .. 's', s)
 end
 
-local function value_items(values)
+-- "k=v" for each value, keys sorted; numbers through `number` (compact, or padded to a
+-- fixed width on a terminal so redraws line up).
+local function value_items(values, number)
   if not values then return {} end
+  number = number or function(v) return string.format('%.4g', v) end
   local keys = {}
   for k in pairs(values) do keys[#keys + 1] = k end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   local items = {}
   for _, k in ipairs(keys) do
     local v = values[k]
-    items[#items + 1] = tostring(k) .. '=' .. (type(v) == 'number' and string.format('%.4g', v) or tostring(v))
+    items[#items + 1] = tostring(k) .. '=' .. (type(v) == 'number' and number(v) or tostring(v))
   end
   return items
 end
-
--- The same, padded to a fixed width per value on a terminal (so redraws line up).
-local function value_items_fixed(values)
-  if not values then return {} end
-  local keys = {}
-  for k in pairs(values) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  local items = {}
-  for _, k in ipairs(keys) do
-    local v = values[k]
-    items[#items + 1] = tostring(k) .. '=' .. (type(v) == 'number' and fmt_num(v) or tostring(v))
-  end
-  return items
-end
+local function value_items_fixed(values) return value_items(values, fmt_num) end
 
 --- progress.new{total=, label='', every=nil, out=io.stdout, tty=nil, width=30, columns=nil}
 -- tty forces terminal (true) or plain (false) mode; by default it asks isatty(1)

@@ -16,21 +16,7 @@ local OPTS = util.set { 'stride', 'padding', 'dilation', 'groups', 'bias', 'padd
 local TOPTS = util.set { 'stride', 'padding', 'output_padding', 'dilation', 'groups', 'bias', 'dtype' }
 local PADDING_MODES = { zeros = true, reflect = true, replicate = true, circular = true }
 
--- n-tuple of integers >= lo from a number or a table.
-local function tuple(name, what, v, n, lo)
-  if type(v) ~= 'table' then
-    local t = {}
-    for i = 1, n do t[i] = v end
-    v = t
-  end
-  if #v ~= n then
-    util.raise(string.format('lunagrad.%s: %s must be a number or a table of %d, got a table of %d', name, what, n, #v))
-  end
-  local out = {}
-  for i = 1, n do out[i] = util.check_int(name, what, v[i], lo) end
-  return out
-end
-conv.tuple = tuple
+local tuple = util.tuple
 
 function conv.init(self, name, dims, transposed, cin, cout, k, opts, padding)
   if type(opts) ~= 'table' then opts = { stride = opts, padding = padding } end

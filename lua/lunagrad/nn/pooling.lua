@@ -13,19 +13,7 @@ local pooling = {}
 local MAX_OPTS = util.set { 'stride', 'padding', 'dilation', 'ceil_mode', 'return_indices' }
 local AVG_OPTS = util.set { 'stride', 'padding', 'ceil_mode', 'count_include_pad' }
 
-local function tuple(name, what, v, n, lo)
-  if type(v) ~= 'table' then
-    local t = {}
-    for i = 1, n do t[i] = v end
-    v = t
-  end
-  if #v ~= n then
-    util.raise(string.format('lunagrad.%s: %s must be a number or a table of %d, got a table of %d', name, what, n, #v))
-  end
-  local out = {}
-  for i = 1, n do out[i] = util.check_int(name, what, v[i], lo) end
-  return out
-end
+local tuple = util.tuple
 
 -- kind: 'max' | 'avg'; dims 1 | 2
 function pooling.init(self, name, k, stride, padding, opts, kind, dims)

@@ -16,6 +16,21 @@ function util.pair(fname, what, v, lo)
   return { n, n }
 end
 
+-- n-tuple of integers >= lo from a number or a table.
+function util.tuple(name, what, v, n, lo)
+  if type(v) ~= 'table' then
+    local t = {}
+    for i = 1, n do t[i] = v end
+    v = t
+  end
+  if #v ~= n then
+    util.raise(string.format('lunagrad.%s: %s must be a number or a table of %d, got a table of %d', name, what, n, #v))
+  end
+  local out = {}
+  for i = 1, n do out[i] = util.check_int(name, what, v[i], lo) end
+  return out
+end
+
 local REDUCTIONS = { mean = true, sum = true, none = true }
 
 function util.reduction(fname, r)
